@@ -1,0 +1,211 @@
+using System.Text;
+using Tmds.Linux;
+
+namespace Vop.Links.Interop;
+
+/// <summary>
+/// UNIX stream sockets with SCM_RIGHTS fd passing, as the ivshmem and vhost-user protocols need
+/// (System.Net.Sockets cannot carry fds).
+/// </summary>
+public static unsafe class UnixSocket
+{
+    private const int MaxPath = 107;
+
+    /// <summary>Binds and listens on <paramref name="path"/>, replacing a stale socket file.</summary>
+    public static SafeFd Listen(string path, int backlog = 10)
+    {
+        var fd = new SafeFd(Errno.Check(LibC.socket(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0), "socket(AF_UNIX)"));
+        try
+        {
+            // File.Exists is true for a socket file too: remove a stale one left by a crash.
+            if (File.Exists(path))
+            {
+                File.Delete(path);
+            }
+
+            sockaddr_un addr = MakeAddress(path);
+            Errno.Check(LibC.bind(fd.Fd, (sockaddr*)&addr, (socklen_t)sizeof(sockaddr_un)), $"bind({path})");
+            Errno.Check(LibC.listen(fd.Fd, backlog), $"listen({path})");
+            return fd;
+        }
+        catch
+        {
+            fd.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Connects to <paramref name="path"/>; null when nobody listens there yet (ENOENT, ECONNREFUSED).</summary>
+    public static SafeFd? TryConnect(string path)
+    {
+        var fd = new SafeFd(Errno.Check(LibC.socket(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0), "socket(AF_UNIX)"));
+        sockaddr_un addr = MakeAddress(path);
+        if (LibC.connect(fd.Fd, (sockaddr*)&addr, (socklen_t)sizeof(sockaddr_un)) == 0)
+        {
+            return fd;
+        }
+
+        int errno = LibC.errno;
+        fd.Dispose();
+        if (errno is Errno.ENOENT or Errno.ECONNREFUSED)
+        {
+            return null;
+        }
+
+        Errno.Throw($"connect({path})", errno);
+        return null;
+    }
+
+    /// <summary>Accepts one connection; null on EAGAIN/EINTR.</summary>
+    public static SafeFd? Accept(SafeFd listener)
+    {
+        int fd = LibC.accept4(listener.Fd, null, null, LibC.SOCK_CLOEXEC);
+        if (fd < 0)
+        {
+            int errno = LibC.errno;
+            if (errno is Errno.EAGAIN or Errno.EINTR)
+            {
+                return null;
+            }
+
+            Errno.Throw("accept", errno);
+        }
+
+        return new SafeFd(fd);
+    }
+
+    /// <summary>Sends <paramref name="payload"/> in one sendmsg with <paramref name="fds"/> as SCM_RIGHTS (may be empty).</summary>
+    public static void Send(SafeFd socket, ReadOnlySpan<byte> payload, ReadOnlySpan<int> fds)
+    {
+        if (fds.Length > 8)
+        {
+            throw new ArgumentException("at most 8 fds per message", nameof(fds));
+        }
+
+        byte* control = stackalloc byte[LibC.CMSG_SPACE(sizeof(int) * 8)];
+        fixed (byte* data = payload)
+        {
+            var iov = new iovec { iov_base = data, iov_len = (size_t)payload.Length };
+            var msg = new msghdr { msg_iov = &iov, msg_iovlen = 1 };
+            if (fds.Length > 0)
+            {
+                int space = LibC.CMSG_SPACE(sizeof(int) * fds.Length);
+                new Span<byte>(control, space).Clear();
+                msg.msg_control = control;
+                msg.msg_controllen = (socklen_t)space;
+                cmsghdr* c = LibC.CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = LibC.SOL_SOCKET;
+                c->cmsg_type = LibC.SCM_RIGHTS;
+                c->cmsg_len = (socklen_t)LibC.CMSG_LEN(sizeof(int) * fds.Length);
+                int* dst = (int*)LibC.CMSG_DATA(c);
+                for (int i = 0; i < fds.Length; i++)
+                {
+                    dst[i] = fds[i];
+                }
+            }
+
+            long sent;
+            do
+            {
+                sent = LibC.sendmsg(socket.Fd, &msg, LibC.MSG_NOSIGNAL);
+            }
+            while (sent < 0 && LibC.errno == Errno.EINTR);
+
+            Errno.Check(sent, "sendmsg");
+            if (sent != payload.Length)
+            {
+                throw new IOException($"sendmsg sent {sent} of {payload.Length} bytes");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Receives exactly <paramref name="payload"/>.Length bytes; fds that arrive with them are appended to
+    /// <paramref name="fds"/>. Returns false on orderly EOF before any byte. Fds beyond what the control
+    /// buffer holds are closed by the kernel (MSG_CTRUNC).
+    /// </summary>
+    public static bool Receive(SafeFd socket, Span<byte> payload, List<SafeFd> fds)
+    {
+        int got = 0;
+        byte* control = stackalloc byte[LibC.CMSG_SPACE(sizeof(int) * 8)];
+        fixed (byte* data = payload)
+        {
+            while (got < payload.Length)
+            {
+                var iov = new iovec { iov_base = data + got, iov_len = (size_t)(payload.Length - got) };
+                int space = LibC.CMSG_SPACE(sizeof(int) * 8);
+                var msg = new msghdr { msg_iov = &iov, msg_iovlen = 1, msg_control = control, msg_controllen = (socklen_t)space };
+                long n = LibC.recvmsg(socket.Fd, &msg, LibC.MSG_CMSG_CLOEXEC);
+                if (n < 0)
+                {
+                    if (LibC.errno == Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    Errno.Throw("recvmsg");
+                }
+
+                for (cmsghdr* c = LibC.CMSG_FIRSTHDR(&msg); c != null; c = LibC.CMSG_NXTHDR(&msg, c))
+                {
+                    if (c->cmsg_level == LibC.SOL_SOCKET && c->cmsg_type == LibC.SCM_RIGHTS)
+                    {
+                        int count = ((int)(uint)c->cmsg_len - LibC.CMSG_LEN(0)) / sizeof(int);
+                        int* src = (int*)LibC.CMSG_DATA(c);
+                        for (int i = 0; i < count; i++)
+                        {
+                            fds.Add(new SafeFd(src[i]));
+                        }
+                    }
+                }
+
+                if (n == 0)
+                {
+                    if (got == 0)
+                    {
+                        return false;
+                    }
+
+                    throw new EndOfStreamException($"peer closed after {got} of {payload.Length} bytes");
+                }
+
+                got += (int)n;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Waits up to <paramref name="timeoutMs"/> for <paramref name="fd"/> to be readable (or hung up).</summary>
+    public static bool WaitReadable(SafeFd fd, int timeoutMs)
+    {
+        var pfd = new pollfd { fd = fd.Fd, events = LibC.POLLIN };
+        int r;
+        do
+        {
+            r = LibC.poll(&pfd, 1, timeoutMs);
+        }
+        while (r < 0 && LibC.errno == Errno.EINTR);
+
+        return r > 0;
+    }
+
+    private static sockaddr_un MakeAddress(string path)
+    {
+        byte[] bytes = Encoding.UTF8.GetBytes(path);
+        if (bytes.Length > MaxPath)
+        {
+            throw new ArgumentException($"socket path '{path}' is longer than {MaxPath} bytes");
+        }
+
+        var addr = new sockaddr_un { sun_family = (sa_family_t)LibC.AF_UNIX };
+        byte* p = addr.sun_path;
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            p[i] = bytes[i];
+        }
+
+        p[bytes.Length] = 0;
+        return addr;
+    }
+}

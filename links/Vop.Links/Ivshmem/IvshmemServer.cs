@@ -1,0 +1,297 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tmds.Linux;
+using Vop.Links.Doorbells;
+using Vop.Links.Interop;
+
+namespace Vop.Links.Ivshmem;
+
+/// <summary>
+/// An ivshmem-compatible server (what QEMU's contrib/ivshmem-server does) that also takes part as a
+/// local peer with id 0: it hands the window's fd and per-peer eventfds to every client, vop driver
+/// sides and QEMU ivshmem-doorbell devices alike. One thread accepts clients and watches their sockets;
+/// any byte or EOF from a client means it left.
+/// </summary>
+public sealed unsafe class IvshmemServer : IDisposable
+{
+    private readonly string _path;
+    private readonly SafeFd _shm;
+    private readonly ILogger _log;
+    private readonly Dictionary<ushort, IvshmemPeer> _peers = [];
+    private readonly object _gate = new();
+    private readonly EventFdDoorbell _stop = new();
+    private SafeFd? _listener;
+    private Thread? _thread;
+    private ushort _nextId = 1;
+
+    public IvshmemServer(string socketPath, SafeFd shmFd, int vectors, ILogger? log = null)
+    {
+        if (vectors is < 1 or > IvshmemProtocol.MaxVectors)
+        {
+            throw new ArgumentOutOfRangeException(nameof(vectors), $"vectors must be 1..{IvshmemProtocol.MaxVectors}");
+        }
+
+        _path = socketPath;
+        _shm = shmFd;
+        _log = log ?? NullLogger.Instance;
+        VectorCount = vectors;
+        var local = new EventFdDoorbell[vectors];
+        for (int v = 0; v < vectors; v++)
+        {
+            local[v] = new EventFdDoorbell();
+        }
+
+        LocalPeer = new IvshmemPeer(0, null, local);
+    }
+
+    public int VectorCount { get; }
+
+    /// <summary>The server's own peer (id 0): clients ring these eventfds to reach the device side.</summary>
+    public IvshmemPeer LocalPeer { get; }
+
+    public string SocketPath => _path;
+
+    /// <summary>Raised on the server thread after a client got its fds.</summary>
+    public event Action<IvshmemPeer>? PeerConnected;
+
+    /// <summary>Raised on the server thread after a client left, before its eventfds are closed.</summary>
+    public event Action<IvshmemPeer>? PeerDisconnected;
+
+    /// <summary>Connected remote peers, newest last.</summary>
+    public IReadOnlyList<IvshmemPeer> Peers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _peers.Values.OrderBy(p => p.Id)];
+            }
+        }
+    }
+
+    public void Start()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
+        _listener = UnixSocket.Listen(_path);
+        File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        _thread = new Thread(Run) { Name = "ivshmem-server", IsBackground = true };
+        _thread.Start();
+    }
+
+    private void Run()
+    {
+        var pfds = new pollfd[IvshmemProtocol.MaxVectors + 2];
+        var order = new List<IvshmemPeer>();
+        while (true)
+        {
+            order.Clear();
+            lock (_gate)
+            {
+                order.AddRange(_peers.Values);
+            }
+
+            int n = 0;
+            pfds[n++] = new pollfd { fd = _stop.Fd, events = LibC.POLLIN };
+            pfds[n++] = new pollfd { fd = _listener!.Fd, events = LibC.POLLIN };
+            if (pfds.Length < order.Count + 2)
+            {
+                pfds = new pollfd[order.Count + 2];
+                pfds[0] = new pollfd { fd = _stop.Fd, events = LibC.POLLIN };
+                pfds[1] = new pollfd { fd = _listener.Fd, events = LibC.POLLIN };
+            }
+
+            foreach (IvshmemPeer p in order)
+            {
+                pfds[n++] = new pollfd { fd = p.Socket!.Fd, events = LibC.POLLIN };
+            }
+
+            int r;
+            fixed (pollfd* pp = pfds)
+            {
+                r = LibC.poll(pp, (ulong_t)(ulong)n, -1);
+            }
+
+            if (r < 0)
+            {
+                if (LibC.errno == Errno.EINTR)
+                {
+                    continue;
+                }
+
+                LinkLog.ServerPollFailed(_log, _path, Errno.Describe(LibC.errno));
+                return;
+            }
+
+            if (pfds[0].revents != 0)
+            {
+                return;
+            }
+
+            for (int i = 2; i < n; i++)
+            {
+                if (pfds[i].revents != 0)
+                {
+                    Disconnect(order[i - 2]);
+                }
+            }
+
+            if ((pfds[1].revents & LibC.POLLIN) != 0)
+            {
+                SafeFd? client = UnixSocket.Accept(_listener);
+                if (client is not null)
+                {
+                    try
+                    {
+                        Admit(client);
+                    }
+                    catch (IOException e)
+                    {
+                        LinkLog.ClientSetupFailed(_log, _path, e.Message);
+                        client.Dispose();
+                    }
+                }
+            }
+        }
+    }
+
+    private void Admit(SafeFd client)
+    {
+        ushort id;
+        lock (_gate)
+        {
+            if (_peers.Count >= ushort.MaxValue - 1)
+            {
+                throw new IOException("no free peer ids");
+            }
+
+            // Like QEMU's server: ids increment and skip ones in use (never 0, the local peer).
+            id = _nextId;
+            while (id == 0 || _peers.ContainsKey(id))
+            {
+                id++;
+            }
+
+            _nextId = (ushort)(id + 1);
+        }
+
+        var vectors = new EventFdDoorbell[VectorCount];
+        for (int v = 0; v < VectorCount; v++)
+        {
+            vectors[v] = new EventFdDoorbell();
+        }
+
+        var peer = new IvshmemPeer(id, client, vectors);
+        try
+        {
+            IvshmemProtocol.Send(client, IvshmemProtocol.Version);
+            IvshmemProtocol.Send(client, id);
+            IvshmemProtocol.Send(client, IvshmemProtocol.ShmMarker, _shm.Fd);
+
+            List<IvshmemPeer> others;
+            lock (_gate)
+            {
+                others = [.. _peers.Values];
+            }
+
+            // Existing peers learn the newcomer's vectors before it learns theirs (as QEMU's server does).
+            foreach (IvshmemPeer other in others)
+            {
+                foreach (EventFdDoorbell v in vectors)
+                {
+                    TrySend(other, id, v.Fd);
+                }
+            }
+
+            foreach (IvshmemPeer other in others.Prepend(LocalPeer))
+            {
+                foreach (EventFdDoorbell v in other.Vectors)
+                {
+                    IvshmemProtocol.Send(client, other.Id, v.Fd);
+                }
+            }
+
+            foreach (EventFdDoorbell v in vectors)
+            {
+                IvshmemProtocol.Send(client, id, v.Fd);
+            }
+        }
+        catch
+        {
+            peer.Dispose();
+            throw;
+        }
+
+        lock (_gate)
+        {
+            _peers[id] = peer;
+        }
+
+        LinkLog.PeerConnected(_log, _path, id);
+        PeerConnected?.Invoke(peer);
+    }
+
+    private void TrySend(IvshmemPeer to, long value, int fd = -1)
+    {
+        try
+        {
+            IvshmemProtocol.Send(to.Socket!, value, fd);
+        }
+        catch (IOException)
+        {
+            // That peer is going away; its socket will report EOF on the next poll.
+        }
+    }
+
+    private void Disconnect(IvshmemPeer peer)
+    {
+        lock (_gate)
+        {
+            if (!_peers.Remove(peer.Id))
+            {
+                return;
+            }
+        }
+
+        LinkLog.PeerDisconnected(_log, _path, peer.Id);
+        List<IvshmemPeer> others;
+        lock (_gate)
+        {
+            others = [.. _peers.Values];
+        }
+
+        foreach (IvshmemPeer other in others)
+        {
+            TrySend(other, peer.Id);
+        }
+
+        PeerDisconnected?.Invoke(peer);
+        peer.Dispose();
+    }
+
+    public void Dispose()
+    {
+        _stop.Ring();
+        _thread?.Join();
+        _listener?.Dispose();
+        try
+        {
+            File.Delete(_path);
+        }
+        catch (IOException)
+        {
+        }
+
+        lock (_gate)
+        {
+            foreach (IvshmemPeer p in _peers.Values)
+            {
+                p.Dispose();
+            }
+
+            _peers.Clear();
+        }
+
+        LocalPeer.Dispose();
+        _stop.Dispose();
+    }
+}

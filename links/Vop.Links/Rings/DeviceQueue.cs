@@ -1,0 +1,293 @@
+using System.Runtime.CompilerServices;
+using Vop.Links.Doorbells;
+using Vop.Links.Windows;
+using Vop.Metrics;
+
+namespace Vop.Links.Rings;
+
+/// <summary>
+/// The device side of a split virtqueue: pops available chains posted by the driver, walks and
+/// validates their descriptors, pushes used entries, publishes the used index once per batch and
+/// notifies the driver only when its used_event asks for it (VIRTIO_F_EVENT_IDX).
+/// The driver is not trusted: every shared field is read once into a local and validated before use;
+/// a violation quarantines this queue (<see cref="Fault"/>) and nothing else.
+/// The used ring is ours: we never read it back, our private indices are the truth.
+/// </summary>
+public sealed class DeviceQueue
+{
+    private readonly WindowAccessor _window;
+    private readonly SplitRingLayout _layout;
+    private readonly BufferRegion _buffers;
+    private readonly ushort _mask;
+    private readonly bool _eventIdx;
+    private readonly Doorbell? _notify;
+
+    private ushort _lastAvail;     // next avail slot to pop
+    private ushort _availSeen;     // last avail idx read from the driver, validated
+    private ushort _usedIdx;       // next used slot to fill
+    private ushort _usedPublished; // used idx last made visible
+    private long _batchPackets;
+    private long _batchBytes;
+
+    public DeviceQueue(in WindowAccessor window, SplitRingLayout layout, BufferRegion buffers, bool eventIdx, Doorbell? notify, QueueStats stats)
+    {
+        string? why = layout.Validate(window, buffers);
+        if (why is not null)
+        {
+            throw new ArgumentException($"queue {stats.Name}: {why}", nameof(layout));
+        }
+
+        _window = window;
+        _layout = layout;
+        _buffers = buffers;
+        _mask = (ushort)(layout.Size - 1);
+        _eventIdx = eventIdx;
+        _notify = notify;
+        Stats = stats;
+    }
+
+    public QueueStats Stats { get; }
+
+    public ushort Size => _layout.Size;
+
+    /// <summary>None while healthy; the reason once quarantined. A quarantined queue does nothing until <see cref="Reset"/>.</summary>
+    public RingErrorKind Fault { get; private set; }
+
+    /// <summary>Chains popped whose used entries are not yet published.</summary>
+    public int InFlight => (ushort)(_lastAvail - _usedIdx);
+
+    /// <summary>Zeroes the used ring and private indices (device side owns the used ring).</summary>
+    public void Reset()
+    {
+        _window.Clear(_layout.UsedOffset, SplitRingLayout.UsedBytes(_layout.Size));
+        _lastAvail = _availSeen = _usedIdx = _usedPublished = 0;
+        _batchPackets = _batchBytes = 0;
+        Fault = RingErrorKind.None;
+    }
+
+    /// <summary>How many chains the driver has made available beyond what we popped (0 when quarantined).</summary>
+    public int Available()
+    {
+        if (Fault != RingErrorKind.None)
+        {
+            return 0;
+        }
+
+        return RefreshAvail() ? (ushort)(_availSeen - _lastAvail) : 0;
+    }
+
+    private bool RefreshAvail()
+    {
+        ushort idx = _window.ReadU16Acquire(_layout.AvailIdx);
+        ushort delta = (ushort)(idx - _lastAvail);
+        if (delta > _layout.Size)
+        {
+            // Wrap-aware: a jump of more than the queue size (or idx going backwards) is nonsense.
+            Quarantine(RingErrorKind.AvailJump);
+            return false;
+        }
+
+        _availSeen = idx;
+        return true;
+    }
+
+    /// <summary>
+    /// Pops the next available chain into <paramref name="segments"/>. False when none is available or
+    /// the queue is (now) quarantined. A chain longer than the span is still consumed; the caller sees
+    /// <see cref="DescriptorChain.Truncated"/> and should complete it with length 0 (a drop).
+    /// </summary>
+    public bool TryPop(Span<BufferSegment> segments, out DescriptorChain chain)
+    {
+        chain = default;
+        if (Fault != RingErrorKind.None)
+        {
+            return false;
+        }
+
+        if (_availSeen == _lastAvail && (!RefreshAvail() || _availSeen == _lastAvail))
+        {
+            return false;
+        }
+
+        ushort head = _window.ReadU16(_layout.AvailRing + (2UL * (ushort)(_lastAvail & _mask)));
+        if (head >= _layout.Size)
+        {
+            Quarantine(RingErrorKind.BadHead);
+            return false;
+        }
+
+        ushort index = head;
+        int count = 0;
+        ulong readable = 0;
+        ulong writable = 0;
+        bool seenWritable = false;
+        while (true)
+        {
+            // Hop budget = table size: the longest legal chain uses every descriptor once.
+            if (count >= _layout.Size)
+            {
+                Quarantine(RingErrorKind.Loop);
+                return false;
+            }
+
+            ulong d = _layout.DescOffset + (16UL * index);
+            ulong addr = _window.ReadU64(d);
+            uint len = _window.ReadU32(d + 8);
+            ushort flags = _window.ReadU16(d + 12);
+            ushort next = _window.ReadU16(d + 14);
+
+            if ((flags & SplitRingLayout.DescFlagIndirect) != 0)
+            {
+                Quarantine(RingErrorKind.Indirect);
+                return false;
+            }
+
+            if (!_buffers.Contains(addr, len))
+            {
+                Quarantine(RingErrorKind.OutOfWindow);
+                return false;
+            }
+
+            bool deviceWritable = (flags & SplitRingLayout.DescFlagWrite) != 0;
+            if (deviceWritable)
+            {
+                seenWritable = true;
+                writable += len;
+            }
+            else if (seenWritable)
+            {
+                Quarantine(RingErrorKind.DescOrder);
+                return false;
+            }
+            else
+            {
+                readable += len;
+            }
+
+            if (count < segments.Length)
+            {
+                segments[count] = new BufferSegment(addr, len, deviceWritable);
+            }
+
+            count++;
+            if ((flags & SplitRingLayout.DescFlagNext) == 0)
+            {
+                break;
+            }
+
+            if (next >= _layout.Size)
+            {
+                Quarantine(RingErrorKind.BadNext);
+                return false;
+            }
+
+            index = next;
+        }
+
+        _lastAvail++;
+        chain = new DescriptorChain(head, Math.Min(count, segments.Length), count, readable, writable);
+        return true;
+    }
+
+    /// <summary>Fills the next used entry; becomes visible to the driver at <see cref="Publish"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PushUsed(ushort head, uint writtenLength)
+    {
+        ulong e = _layout.UsedRing + (8UL * (ushort)(_usedIdx & _mask));
+        _window.WriteU32(e, head);
+        _window.WriteU32(e + 4, writtenLength);
+        _usedIdx++;
+        _batchPackets++;
+        _batchBytes += writtenLength;
+    }
+
+    /// <summary>Counts payload bytes the device consumed (driver-to-device direction) for this batch.</summary>
+    public void CountConsumed(ulong bytes) => _batchBytes += (long)bytes;
+
+    /// <summary>
+    /// Makes every pushed used entry visible with one release store and notifies the driver at most once,
+    /// only if its used_event lies in the published range. Returns whether it notified.
+    /// </summary>
+    public bool Publish()
+    {
+        if (_usedIdx == _usedPublished || Fault != RingErrorKind.None)
+        {
+            return false;
+        }
+
+        ushort old = _usedPublished;
+        ushort now = _usedIdx;
+        _window.WriteU16Release(_layout.UsedIdx, now);
+        _usedPublished = now;
+
+        // Fence: our used idx store must be visible before we read used_event. Otherwise the driver can
+        // publish used_event and re-check used idx (still old) while we read the stale used_event: both
+        // decide not to act and the driver sleeps on a completed buffer.
+        WindowAccessor.FullFence();
+        bool notify = _eventIdx
+            ? SplitRingLayout.NeedEvent(_window.ReadU16(_layout.UsedEvent), now, old)
+            : (_window.ReadU16(_layout.AvailFlags) & SplitRingLayout.AvailFlagNoInterrupt) == 0;
+
+        QueueStats s = Stats;
+        s.Batches++;
+        s.Packets += _batchPackets;
+        s.Bytes += _batchBytes;
+        _batchPackets = _batchBytes = 0;
+        if (notify)
+        {
+            s.NotificationsSent++;
+            _notify?.Ring();
+        }
+        else
+        {
+            s.NotificationsSuppressed++;
+        }
+
+        return notify;
+    }
+
+    /// <summary>
+    /// Asks the driver to kick at its next avail update, then re-checks. True when buffers are already
+    /// available (do not sleep); false when it is safe to sleep on the doorbell.
+    /// </summary>
+    public bool EnableNotifications()
+    {
+        if (Fault != RingErrorKind.None)
+        {
+            return false;
+        }
+
+        if (_eventIdx)
+        {
+            _window.WriteU16Release(_layout.AvailEvent, _lastAvail);
+        }
+        else
+        {
+            _window.WriteU16Release(_layout.UsedFlags, 0);
+        }
+
+        // Fence: avail_event must be visible before we re-read avail idx. Otherwise the driver can add a
+        // buffer, read our stale avail_event and skip the kick while we read the stale avail idx and sleep.
+        WindowAccessor.FullFence();
+        return Available() > 0;
+    }
+
+    /// <summary>Tells the driver not to kick while we poll (no-op with EVENT_IDX: a stale avail_event suppresses).</summary>
+    public void DisableNotifications()
+    {
+        if (!_eventIdx)
+        {
+            _window.WriteU16Release(_layout.UsedFlags, SplitRingLayout.UsedFlagNoNotify);
+        }
+    }
+
+    /// <summary>Quarantines the queue with <paramref name="kind"/>; the first reason sticks.</summary>
+    public void Quarantine(RingErrorKind kind)
+    {
+        Stats.RingErrors[(int)kind]++;
+        if (Fault == RingErrorKind.None)
+        {
+            Fault = kind;
+        }
+    }
+}

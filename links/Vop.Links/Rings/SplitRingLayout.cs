@@ -1,0 +1,91 @@
+using Vop.Links.Windows;
+
+namespace Vop.Links.Rings;
+
+/// <summary>
+/// Where one split virtqueue lives in the window (virtio 1.2 section 2.7): descriptor table (16-byte
+/// aligned), avail ring (2), used ring (4). Offsets are from the window base.
+/// </summary>
+public readonly record struct SplitRingLayout(ushort Size, ulong DescOffset, ulong AvailOffset, ulong UsedOffset)
+{
+    public const int MaxSize = 32768;
+
+    public const ushort DescFlagNext = 1;
+    public const ushort DescFlagWrite = 2;
+    public const ushort DescFlagIndirect = 4;
+    public const ushort AvailFlagNoInterrupt = 1;
+    public const ushort UsedFlagNoNotify = 1;
+
+    public static ulong DescBytes(int size) => 16UL * (ulong)size;
+
+    /// <summary>flags, idx, ring[size], used_event.</summary>
+    public static ulong AvailBytes(int size) => 6 + (2UL * (ulong)size);
+
+    /// <summary>flags, idx, ring[size] of {id, len}, avail_event.</summary>
+    public static ulong UsedBytes(int size) => 6 + (8UL * (ulong)size);
+
+    public ulong AvailFlags => AvailOffset;
+    public ulong AvailIdx => AvailOffset + 2;
+    public ulong AvailRing => AvailOffset + 4;
+    public ulong UsedEvent => AvailOffset + 4 + (2UL * Size);
+    public ulong UsedFlags => UsedOffset;
+    public ulong UsedIdx => UsedOffset + 2;
+    public ulong UsedRing => UsedOffset + 4;
+    public ulong AvailEvent => UsedOffset + 4 + (8UL * Size);
+
+    public static bool IsValidSize(int size) => size >= 1 && size <= MaxSize && (size & (size - 1)) == 0;
+
+    /// <summary>
+    /// Checks the layout against a window and the buffer region: power-of-two size, alignment, every part
+    /// inside the window, no part overlapping another or the buffer region. Returns null when valid,
+    /// else what is wrong.
+    /// </summary>
+    public string? Validate(in WindowAccessor window, BufferRegion buffers)
+    {
+        if (!IsValidSize(Size))
+        {
+            return $"queue size {Size} is not a power of two in 1..{MaxSize}";
+        }
+
+        if ((DescOffset & 15) != 0 || (AvailOffset & 1) != 0 || (UsedOffset & 3) != 0)
+        {
+            return "ring offsets are misaligned (desc 16, avail 2, used 4)";
+        }
+
+        Span<(ulong Start, ulong Length)> parts =
+        [
+            (DescOffset, DescBytes(Size)),
+            (AvailOffset, AvailBytes(Size)),
+            (UsedOffset, UsedBytes(Size)),
+        ];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!window.Contains(parts[i].Start, parts[i].Length))
+            {
+                return $"ring part at 0x{parts[i].Start:x} is outside the window";
+            }
+
+            if (Overlaps(parts[i], (buffers.Offset, buffers.Length)))
+            {
+                return $"ring part at 0x{parts[i].Start:x} overlaps the buffer region";
+            }
+
+            for (int j = 0; j < i; j++)
+            {
+                if (Overlaps(parts[i], parts[j]))
+                {
+                    return "ring parts overlap each other";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static bool Overlaps((ulong Start, ulong Length) a, (ulong Start, ulong Length) b) =>
+        a.Start < b.Start + b.Length && b.Start < a.Start + a.Length;
+
+    /// <summary>virtio's vring_need_event: notify iff new_idx passed event_idx since old_idx.</summary>
+    public static bool NeedEvent(ushort eventIdx, ushort newIdx, ushort oldIdx) =>
+        (ushort)(newIdx - eventIdx - 1) < (ushort)(newIdx - oldIdx);
+}

@@ -1,0 +1,62 @@
+namespace Vop.Metrics;
+
+/// <summary>
+/// Per-queue statistics cell. The queue's own pump thread is the only writer: it bumps these plain
+/// fields once per batch. Readers (the exporter, <c>vop status</c>) read them at scrape time; a torn
+/// read of a 64-bit counter cannot happen on the 64-bit targets we build for.
+/// </summary>
+public sealed class QueueStats
+{
+    /// <summary>Number of distinct ring error kinds a cell keeps (indexes <see cref="RingErrors"/>).</summary>
+    public const int RingErrorKinds = 16;
+
+    /// <summary>Number of distinct drop reasons a cell keeps (indexes <see cref="Drops"/>).</summary>
+    public const int DropReasons = 8;
+
+    public QueueStats(string name)
+    {
+        Name = name;
+    }
+
+    /// <summary>Queue name as exported in the <c>queue</c> label.</summary>
+    public string Name { get; }
+
+    /// <summary>Buffers (packets) completed by this queue.</summary>
+    public long Packets;
+
+    /// <summary>Payload bytes completed by this queue.</summary>
+    public long Bytes;
+
+    /// <summary>Batches processed (a batch publishes its index once).</summary>
+    public long Batches;
+
+    /// <summary>Notifications (kicks or interrupts) this side sent to the peer.</summary>
+    public long NotificationsSent;
+
+    /// <summary>Index publishes after which the peer's event index said no notification was needed.</summary>
+    public long NotificationsSuppressed;
+
+    /// <summary>Doorbells (eventfd wakeups) this side received for this queue.</summary>
+    public long DoorbellsReceived;
+
+    /// <summary>Ring errors by kind; the index is the ring error kind's numeric value.</summary>
+    public readonly long[] RingErrors = new long[RingErrorKinds];
+
+    /// <summary>Dropped buffers by reason; the index is the drop reason's numeric value.</summary>
+    public readonly long[] Drops = new long[DropReasons];
+
+    /// <summary>Sum of all ring errors, for tests and summaries.</summary>
+    public long TotalRingErrors
+    {
+        get
+        {
+            long sum = 0;
+            foreach (long v in RingErrors)
+            {
+                sum += v;
+            }
+
+            return sum;
+        }
+    }
+}
