@@ -65,6 +65,20 @@ public sealed class DeviceQueue
         Fault = RingErrorKind.None;
     }
 
+    /// <summary>
+    /// Resumes at given indices instead of 0 (vhost-user SET_VRING_BASE, or a device side restarting on a
+    /// live ring): the next pop reads avail slot <paramref name="lastAvail"/>, the next push fills used
+    /// slot <paramref name="usedIdx"/>.
+    /// </summary>
+    public void SetBase(ushort lastAvail, ushort usedIdx)
+    {
+        _lastAvail = _availSeen = lastAvail;
+        _usedIdx = _usedPublished = usedIdx;
+    }
+
+    /// <summary>The next avail slot to pop (vhost-user GET_VRING_BASE).</summary>
+    public ushort LastAvail => _lastAvail;
+
     /// <summary>How many chains the driver has made available beyond what we popped (0 when quarantined).</summary>
     public int Available()
     {
@@ -206,11 +220,12 @@ public sealed class DeviceQueue
 
     /// <summary>
     /// Makes every pushed used entry visible with one release store and notifies the driver at most once,
-    /// only if its used_event lies in the published range. Returns whether it notified.
+    /// only if its used_event lies in the published range. Returns whether it notified. Still publishes
+    /// after a quarantine: completions pushed before the violation are real and the driver may reap them.
     /// </summary>
     public bool Publish()
     {
-        if (_usedIdx == _usedPublished || Fault != RingErrorKind.None)
+        if (_usedIdx == _usedPublished)
         {
             return false;
         }

@@ -1,0 +1,88 @@
+using Vop.Links.Rings;
+using Vop.Links.Transport;
+using Vop.Links.Windows;
+
+namespace Vop.Links.Tests;
+
+/// <summary>The window layout is the project's ABI (docs/wire-format.md): pin every offset.</summary>
+public class LayoutTests
+{
+    [Fact]
+    public void HeaderAndSlotOffsetsMatchWireFormat()
+    {
+        Assert.Equal(0x57504F56u, WindowLayout.Magic);
+        Assert.Equal(0x08UL, WindowLayout.HeaderWindowSize);
+        Assert.Equal(0x30UL, WindowLayout.HeaderBufferSize);
+        Assert.Equal(0x40UL, WindowLayout.DeviceSideState);
+        Assert.Equal(0x80UL, WindowLayout.DriverSideState);
+        Assert.Equal(0x1000UL, WindowLayout.TableOffset);
+        Assert.Equal(0x1400UL, WindowLayout.Slot(1));
+        Assert.Equal(0x1000UL + 0x100 + (3 * 0x20), WindowLayout.QueueEntry(0, 3));
+        Assert.Equal(0x3000UL, WindowLayout.TableEnd);
+        // Driver-owned fields sit past every device-owned field of the slot, on their own cache line.
+        Assert.True(WindowLayout.SlotDriverFeatures >= WindowLayout.SlotQueues + (WindowLayout.MaxQueuesPerDevice * (ulong)WindowLayout.QueueEntrySize));
+        Assert.Equal(0UL, WindowLayout.SlotDriverFeatures % 64);
+    }
+
+    [Fact]
+    public void SplitRingSizesFollowVirtio()
+    {
+        Assert.Equal(16UL * 256, SplitRingLayout.DescBytes(256));
+        Assert.Equal(6UL + (2 * 256), SplitRingLayout.AvailBytes(256));
+        Assert.Equal(6UL + (8 * 256), SplitRingLayout.UsedBytes(256));
+        var l = new SplitRingLayout(8, 0x1000, 0x2000, 0x3000);
+        Assert.Equal(0x2002UL, l.AvailIdx);
+        Assert.Equal(0x2000UL + 4 + 16, l.UsedEvent);
+        Assert.Equal(0x3000UL + 4 + 64, l.AvailEvent);
+    }
+
+    [Theory]
+    [InlineData(0, 1, 0, true)]      // event 0 passed when idx goes 0 -> 1
+    [InlineData(5, 10, 0, true)]
+    [InlineData(10, 10, 0, false)]   // event 10 not yet passed at new idx 10
+    [InlineData(3, 10, 5, false)]    // event already passed before old
+    [InlineData(65535, 2, 65534, true)] // wraps
+    public void NeedEventMatchesVringNeedEvent(int ev, int now, int old, bool expected) =>
+        Assert.Equal(expected, SplitRingLayout.NeedEvent((ushort)ev, (ushort)now, (ushort)old));
+
+    [Fact]
+    public void HeaderRoundTripsAndRejectsASizeMismatch()
+    {
+        using SharedWindow w = SharedWindow.CreateGuarded(1 << 20);
+        WindowAccessor a = w.Accessor;
+        Assert.Equal("window header not written yet", WindowHeader.TryRead(a, out _));
+        WindowGeometry g = WindowHeader.Initialize(a, 64 * 1024);
+        Assert.Null(WindowHeader.TryRead(a, out WindowGeometry read));
+        Assert.Equal(g, read);
+        a.WriteU64(WindowLayout.HeaderWindowSize, 2 << 20);
+        Assert.Contains("mapped", WindowHeader.TryRead(a, out _));
+        a.WriteU32(WindowLayout.HeaderMagic, 0xdeadbeef);
+        Assert.Contains("bad window magic", WindowHeader.TryRead(a, out _));
+    }
+
+    [Fact]
+    public void RingLayoutValidationCatchesBadPlacement()
+    {
+        using SharedWindow w = SharedWindow.CreateGuarded(65536);
+        WindowAccessor a = w.Accessor;
+        var buffers = new BufferRegion(32768, 32768);
+        Assert.Null(new SplitRingLayout(16, 0, 1024, 2048).Validate(a, buffers));
+        Assert.Contains("power of two", new SplitRingLayout(12, 0, 1024, 2048).Validate(a, buffers));
+        Assert.Contains("misaligned", new SplitRingLayout(16, 8, 1024, 2048).Validate(a, buffers));
+        Assert.Contains("overlap each other", new SplitRingLayout(16, 0, 200, 2048).Validate(a, buffers));
+        Assert.Contains("buffer region", new SplitRingLayout(16, 0, 1024, 32768).Validate(a, buffers));
+        Assert.Contains("outside the window", new SplitRingLayout(16, 0, 1024, 65532).Validate(a, buffers));
+    }
+
+    [Theory]
+    [InlineData(100UL, 10UL, true)]
+    [InlineData(100UL, 900UL, true)]
+    [InlineData(100UL, 901UL, false)]
+    [InlineData(99UL, 1UL, false)]
+    [InlineData(1000UL, 0UL, true)]
+    [InlineData(1001UL, 0UL, false)]
+    [InlineData(ulong.MaxValue, 2UL, false)]
+    [InlineData(200UL, ulong.MaxValue, false)]
+    public void BufferRegionContainsIsOverflowSafe(ulong addr, ulong len, bool expected) =>
+        Assert.Equal(expected, new BufferRegion(100, 900).Contains(addr, len));
+}
