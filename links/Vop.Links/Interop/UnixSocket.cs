@@ -82,21 +82,21 @@ public static unsafe class UnixSocket
             throw new ArgumentException("at most 8 fds per message", nameof(fds));
         }
 
-        byte* control = stackalloc byte[LibC.CMSG_SPACE(sizeof(int) * 8)];
+        byte* control = stackalloc byte[CmsgSpace(sizeof(int) * 8)];
         fixed (byte* data = payload)
         {
             var iov = new iovec { iov_base = data, iov_len = (size_t)payload.Length };
             var msg = new msghdr { msg_iov = &iov, msg_iovlen = 1 };
             if (fds.Length > 0)
             {
-                int space = LibC.CMSG_SPACE(sizeof(int) * fds.Length);
+                int space = CmsgSpace(sizeof(int) * fds.Length);
                 new Span<byte>(control, space).Clear();
                 msg.msg_control = control;
                 msg.msg_controllen = (socklen_t)space;
                 cmsghdr* c = LibC.CMSG_FIRSTHDR(&msg);
                 c->cmsg_level = LibC.SOL_SOCKET;
                 c->cmsg_type = LibC.SCM_RIGHTS;
-                c->cmsg_len = (socklen_t)LibC.CMSG_LEN(sizeof(int) * fds.Length);
+                c->cmsg_len = (socklen_t)CmsgLen(sizeof(int) * fds.Length);
                 int* dst = (int*)LibC.CMSG_DATA(c);
                 for (int i = 0; i < fds.Length; i++)
                 {
@@ -127,13 +127,14 @@ public static unsafe class UnixSocket
     public static bool Receive(SafeFd socket, Span<byte> payload, List<SafeFd> fds)
     {
         int got = 0;
-        byte* control = stackalloc byte[LibC.CMSG_SPACE(sizeof(int) * 8)];
+        byte* control = stackalloc byte[CmsgSpace(sizeof(int) * 8)];
         fixed (byte* data = payload)
         {
             while (got < payload.Length)
             {
                 var iov = new iovec { iov_base = data + got, iov_len = (size_t)(payload.Length - got) };
-                int space = LibC.CMSG_SPACE(sizeof(int) * 8);
+                int space = CmsgSpace(sizeof(int) * 8);
+                new Span<byte>(control, space).Clear();
                 var msg = new msghdr { msg_iov = &iov, msg_iovlen = 1, msg_control = control, msg_controllen = (socklen_t)space };
                 long n = LibC.recvmsg(socket.Fd, &msg, LibC.MSG_CMSG_CLOEXEC);
                 if (n < 0)
@@ -146,19 +147,7 @@ public static unsafe class UnixSocket
                     Errno.Throw("recvmsg");
                 }
 
-                for (cmsghdr* c = LibC.CMSG_FIRSTHDR(&msg); c != null; c = LibC.CMSG_NXTHDR(&msg, c))
-                {
-                    if (c->cmsg_level == LibC.SOL_SOCKET && c->cmsg_type == LibC.SCM_RIGHTS)
-                    {
-                        int count = ((int)(uint)c->cmsg_len - LibC.CMSG_LEN(0)) / sizeof(int);
-                        int* src = (int*)LibC.CMSG_DATA(c);
-                        for (int i = 0; i < count; i++)
-                        {
-                            fds.Add(new SafeFd(src[i]));
-                        }
-                    }
-                }
-
+                CollectFds(control, (int)(uint)msg.msg_controllen, fds);
                 if (n == 0)
                 {
                     if (got == 0)
@@ -174,6 +163,45 @@ public static unsafe class UnixSocket
         }
 
         return true;
+    }
+
+    // glibc's CMSG_* for x86-64/arm64 (cmsghdr is 16 bytes, alignment 8). Tmds.LibC 0.5.0 returns
+    // CMSG_LEN(4) = 24 instead of 20, which makes the kernel read a second (zero, i.e. stdin) fd.
+    private static int CmsgAlign(int n) => (n + 7) & ~7;
+
+    private static int CmsgLen(int n) => sizeof(cmsghdr) + n;
+
+    private static int CmsgSpace(int n) => sizeof(cmsghdr) + CmsgAlign(n);
+
+    /// <summary>
+    /// Walks the control buffer with explicit bounds (Tmds.LibC's CMSG_NXTHDR does not stop at
+    /// msg_controllen and would hand back a stale header, i.e. the same fd twice).
+    /// </summary>
+    private static void CollectFds(byte* control, int length, List<SafeFd> fds)
+    {
+        int header = sizeof(cmsghdr);
+        int offset = 0;
+        while (offset + header <= length)
+        {
+            var c = (cmsghdr*)(control + offset);
+            int len = (int)(uint)c->cmsg_len;
+            if (len < header || offset + len > length)
+            {
+                break;
+            }
+
+            if (c->cmsg_level == LibC.SOL_SOCKET && c->cmsg_type == LibC.SCM_RIGHTS)
+            {
+                int count = (len - CmsgLen(0)) / sizeof(int);
+                int* src = (int*)LibC.CMSG_DATA(c);
+                for (int i = 0; i < count; i++)
+                {
+                    fds.Add(new SafeFd(src[i]));
+                }
+            }
+
+            offset += CmsgAlign(len);
+        }
     }
 
     /// <summary>Waits up to <paramref name="timeoutMs"/> for <paramref name="fd"/> to be readable (or hung up).</summary>
