@@ -246,7 +246,15 @@ public sealed class RingTestDevice
     {
         if (++idle < SpinPolls)
         {
-            Thread.SpinWait(30);
+            if ((idle & 7) == 0)
+            {
+                Thread.Yield(); // on an oversubscribed machine, let the thread we wait for run
+            }
+            else
+            {
+                Thread.SpinWait(30);
+            }
+
             return false;
         }
 

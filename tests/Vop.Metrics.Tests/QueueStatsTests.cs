@@ -1,0 +1,22 @@
+namespace Vop.Metrics.Tests;
+
+public class QueueStatsTests
+{
+    [Fact]
+    public void RingErrorsSumAcrossKinds()
+    {
+        var s = new QueueStats("rx0");
+        s.RingErrors[1] += 2;
+        s.RingErrors[QueueStats.RingErrorKinds - 1]++;
+        Assert.Equal(3, s.TotalRingErrors);
+        Assert.Equal("rx0", s.Name);
+    }
+
+    [Fact]
+    public void CountersStartAtZero()
+    {
+        var s = new QueueStats("tx0");
+        Assert.Equal(0, s.Packets + s.Bytes + s.Batches + s.NotificationsSent + s.NotificationsSuppressed + s.DoorbellsReceived);
+        Assert.All(s.Drops, d => Assert.Equal(0, d));
+    }
+}
