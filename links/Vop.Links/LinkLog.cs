@@ -25,4 +25,25 @@ internal static partial class LinkLog
 
     [LoggerMessage(EventId = 120, Level = LogLevel.Warning, Message = "link {Link}: device {Device} queue {Queue} quarantined: {Reason}")]
     public static partial void QueueQuarantined(ILogger logger, string link, string device, string queue, string reason);
+
+    [LoggerMessage(EventId = 130, Level = LogLevel.Information, Message = "link {Link}: device {Device} live, features 0x{Features:x}")]
+    public static partial void DeviceLive(ILogger logger, string link, string device, ulong features);
+
+    [LoggerMessage(EventId = 131, Level = LogLevel.Warning, Message = "link {Link}: device {Device} negotiation: {Outcome}")]
+    public static partial void NegotiationFailed(ILogger logger, string link, string device, string outcome);
+
+    [LoggerMessage(EventId = 132, Level = LogLevel.Warning, Message = "link {Link}: device {Device} quarantined (NEEDS_RESET): {Reason}")]
+    public static partial void DeviceQuarantined(ILogger logger, string link, string device, string reason);
+
+    [LoggerMessage(EventId = 133, Level = LogLevel.Information, Message = "link {Link}: driver side left; window laid out afresh")]
+    public static partial void DriverSideLeft(ILogger logger, string link);
+
+    [LoggerMessage(EventId = 140, Level = LogLevel.Information, Message = "link {Link}: attached to device side (epoch {Epoch:x8})")]
+    public static partial void Attached(ILogger logger, string link, uint epoch);
+
+    [LoggerMessage(EventId = 141, Level = LogLevel.Information, Message = "link {Link}: session ended: {Reason}")]
+    public static partial void SessionEnded(ILogger logger, string link, string reason);
+
+    [LoggerMessage(EventId = 142, Level = LogLevel.Warning, Message = "link {Link}: {Message}")]
+    public static partial void DriverSideProblem(ILogger logger, string link, string message);
 }

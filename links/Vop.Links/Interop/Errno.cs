@@ -5,7 +5,7 @@ using Tmds.Linux;
 namespace Vop.Links.Interop;
 
 /// <summary>Turns libc's -1/errno convention into typed exceptions that name the call.</summary>
-internal static class Errno
+public static class Errno
 {
     public const int EINTR = 4;
     public const int EAGAIN = 11;

@@ -1,0 +1,294 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
+using Vop.Netstack.Tap;
+using Vop.Netstack.Virtio;
+
+namespace Vop.Appliance.Config;
+
+/// <summary>
+/// Reads and validates a config file. Every mistake becomes one <see cref="ConfigException"/> line naming the
+/// file and the key path (links[0].devices[1].mac) and saying what would be right.
+/// </summary>
+public static partial class ConfigLoader
+{
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    public static ApplianceConfig Load(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException($"{path}: cannot read: {e.Message}");
+        }
+
+        return Parse(path, text);
+    }
+
+    public static ApplianceConfig Parse(string path, string text)
+    {
+        VopConfigFile? file;
+        try
+        {
+            file = JsonSerializer.Deserialize<VopConfigFile>(text, s_json);
+        }
+        catch (JsonException e)
+        {
+            throw new ConfigException($"{path}: {Describe(e)}");
+        }
+
+        if (file?.Links is not { Count: > 0 } links)
+        {
+            throw new ConfigException($"{path}: links: at least one link is required");
+        }
+
+        var result = new List<LinkConfig>();
+        var taps = new HashSet<string>();
+        var names = new HashSet<string>();
+        var sockets = new HashSet<string>();
+        for (int i = 0; i < links.Count; i++)
+        {
+            LinkConfig link = ValidateLink(path, $"links[{i}]", links[i]);
+            if (!names.Add(link.Name))
+            {
+                throw new ConfigException($"{path}: links[{i}].name: '{link.Name}' is used by another link");
+            }
+
+            if (!sockets.Add(link.Socket))
+            {
+                throw new ConfigException($"{path}: links[{i}].socket: '{link.Socket}' is used by another link");
+            }
+
+            for (int d = 0; d < link.Devices.Count; d++)
+            {
+                if (!taps.Add(link.Devices[d].Tap))
+                {
+                    throw new ConfigException($"{path}: links[{i}].devices[{d}].tap: '{link.Devices[d].Tap}' is used by another device");
+                }
+            }
+
+            result.Add(link);
+        }
+
+        return new ApplianceConfig(path, result);
+    }
+
+    private static string Describe(JsonException e)
+    {
+        string where = e.Path is { Length: > 1 } p ? p.TrimStart('$', '.') : "(top level)";
+        if (e.Message.Contains("could not be mapped", StringComparison.Ordinal))
+        {
+            Match m = UnknownKey().Match(e.Message);
+            string key = m.Success ? m.Groups[1].Value : "?";
+            string parent = where.EndsWith("." + key, StringComparison.Ordinal) ? where[..^(key.Length + 1)] : where;
+            return $"{parent}: unknown key '{key}'";
+        }
+
+        if (e.Message.Contains("could not be converted", StringComparison.Ordinal))
+        {
+            return $"{where}: wrong type (line {e.LineNumber + 1})";
+        }
+
+        return $"not valid JSON at line {e.LineNumber + 1}: {e.Message.Split(" Path:")[0]}";
+    }
+
+    [GeneratedRegex("The JSON property '([^']*)'")]
+    private static partial Regex UnknownKey();
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,31}$")]
+    private static partial Regex LinkName();
+
+    private static LinkConfig ValidateLink(string path, string at, LinkConfigFile l)
+    {
+        string name = Required(path, at + ".name", l.Name);
+        if (!LinkName().IsMatch(name))
+        {
+            throw new ConfigException($"{path}: {at}.name: '{name}' must be 1-32 of a-z 0-9 _ - (starting with a letter or digit)");
+        }
+
+        string kind = l.Kind ?? "loopback";
+        if (kind != "loopback")
+        {
+            throw new ConfigException($"{path}: {at}.kind: '{kind}' is not a supported link kind (loopback)");
+        }
+
+        LinkRole role = Required(path, at + ".role", l.Role) switch
+        {
+            "device" => LinkRole.Device,
+            "driver" => LinkRole.Driver,
+            string other => throw new ConfigException($"{path}: {at}.role: '{other}' must be device or driver"),
+        };
+
+        string socket = Required(path, at + ".socket", l.Socket);
+        if (!socket.StartsWith('/') || Encoding.UTF8.GetByteCount(socket) > 107)
+        {
+            throw new ConfigException($"{path}: {at}.socket: '{socket}' must be an absolute path of at most 107 bytes");
+        }
+
+        int vectors = l.Vectors ?? 4;
+        if (vectors is < 2 or > 64)
+        {
+            throw new ConfigException($"{path}: {at}.vectors: {vectors} must be 2..64");
+        }
+
+        var devices = new List<NetConfigEntry>();
+        var deviceNames = new HashSet<string>();
+        if (l.Devices is not { Count: > 0 })
+        {
+            throw new ConfigException($"{path}: {at}.devices: at least one device is required");
+        }
+
+        if (l.Devices.Count > 8)
+        {
+            throw new ConfigException($"{path}: {at}.devices: at most 8 devices per link");
+        }
+
+        for (int d = 0; d < l.Devices.Count; d++)
+        {
+            NetConfigEntry dev = ValidateDevice(path, $"{at}.devices[{d}]", l.Devices[d], role);
+            if (!deviceNames.Add(dev.Name))
+            {
+                throw new ConfigException($"{path}: {at}.devices[{d}].name: '{dev.Name}' is used by another device of this link");
+            }
+
+            devices.Add(dev);
+        }
+
+        ulong window = 0;
+        if (role == LinkRole.Device)
+        {
+            window = ParseSize(path, at + ".windowSize", l.WindowSize ?? "64M");
+            if (window < (1UL << 20) || window > (1UL << 30) || (window & (window - 1)) != 0)
+            {
+                throw new ConfigException($"{path}: {at}.windowSize: {l.WindowSize} must be a power of two from 1M to 1G (an ivshmem BAR is a power of two)");
+            }
+
+            ulong needed = 1UL << 20;
+            foreach (NetConfigEntry dev in devices)
+            {
+                needed += 2UL * dev.QueueSize * BufferBytes(dev.Mtu);
+            }
+
+            if (window < needed)
+            {
+                throw new ConfigException($"{path}: {at}.windowSize: {l.WindowSize ?? "64M"} is too small for the devices' buffers: needs at least {needed >> 20}M (2 queues x queueSize x {BufferBytes(0) >> 10} KiB per net device)");
+            }
+        }
+        else if (l.WindowSize is not null)
+        {
+            throw new ConfigException($"{path}: {at}.windowSize: the device side sizes the window; remove it from a driver-role link");
+        }
+
+        return new LinkConfig(name, kind, role, socket, window, vectors, devices);
+    }
+
+    /// <summary>Buffer bytes per descriptor the driver side will carve (64 KiB GSO buffers).</summary>
+    private static ulong BufferBytes(int mtu) => (ulong)(VirtioNetHeader.Size + Math.Max(FrameSizes.MaxGsoFrame, mtu + 18) + 64);
+
+    private static NetConfigEntry ValidateDevice(string path, string at, DeviceConfigFile d, LinkRole role)
+    {
+        string type = Required(path, at + ".type", d.Type);
+        if (type != "net")
+        {
+            throw new ConfigException($"{path}: {at}.type: '{type}' is not a supported device type (net)");
+        }
+
+        string name = d.Name ?? "net0";
+        string tap = Required(path, at + ".tap", d.Tap);
+        try
+        {
+            TapDevice.ValidateName(tap);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ConfigException($"{path}: {at}.tap: {e.Message}");
+        }
+
+        int mtu = d.Mtu ?? 1500;
+        if (mtu is < 68 or > 65535)
+        {
+            throw new ConfigException($"{path}: {at}.mtu: {mtu} must be 68..65535");
+        }
+
+        int queueSize = d.QueueSize ?? 256;
+        if (queueSize is < 16 or > 4096 || (queueSize & (queueSize - 1)) != 0)
+        {
+            throw new ConfigException($"{path}: {at}.queueSize: {queueSize} must be a power of two from 16 to 4096");
+        }
+
+        byte[] mac;
+        if (role == LinkRole.Device)
+        {
+            mac = ParseMac(path, at + ".mac", d.Mac ?? "52:54:00:00:00:01");
+        }
+        else
+        {
+            if (d.Mac is not null || d.Mtu is not null || d.QueueSize is not null)
+            {
+                string key = d.Mac is not null ? "mac" : d.Mtu is not null ? "mtu" : "queueSize";
+                throw new ConfigException($"{path}: {at}.{key}: set by the device side's config space; remove it from a driver-role device");
+            }
+
+            mac = new byte[6];
+        }
+
+        return new NetConfigEntry(name, tap, mac, mtu, (ushort)queueSize);
+    }
+
+    private static string Required(string path, string at, string? value) =>
+        string.IsNullOrWhiteSpace(value) ? throw new ConfigException($"{path}: {at}: required") : value;
+
+    /// <summary>"64M", "1G", "65536", "512K".</summary>
+    public static ulong ParseSize(string path, string at, string text)
+    {
+        string t = text.Trim();
+        ulong unit = 1;
+        if (t.Length > 0 && char.ToUpperInvariant(t[^1]) is 'K' or 'M' or 'G')
+        {
+            unit = char.ToUpperInvariant(t[^1]) switch { 'K' => 1UL << 10, 'M' => 1UL << 20, _ => 1UL << 30 };
+            t = t[..^1];
+        }
+
+        if (!ulong.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out ulong n) || n > (1UL << 40) / unit)
+        {
+            throw new ConfigException($"{path}: {at}: '{text}' is not a size (like 64M, 1G or 65536)");
+        }
+
+        return n * unit;
+    }
+
+    public static byte[] ParseMac(string path, string at, string text)
+    {
+        string[] parts = text.Split(':');
+        var mac = new byte[6];
+        bool ok = parts.Length == 6;
+        for (int i = 0; ok && i < 6; i++)
+        {
+            ok = parts[i].Length == 2 && byte.TryParse(parts[i], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out mac[i]);
+        }
+
+        if (!ok)
+        {
+            throw new ConfigException($"{path}: {at}: '{text}' is not a MAC address (six hex bytes like 52:54:00:12:34:56)");
+        }
+
+        if ((mac[0] & 1) != 0 || mac.All(b => b == 0))
+        {
+            throw new ConfigException($"{path}: {at}: '{text}' is a multicast or zero address; a NIC needs a unicast one");
+        }
+
+        return mac;
+    }
+}

@@ -1,0 +1,114 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Vop.Appliance.Config;
+using Vop.Links.Devices;
+using Vop.Links.Loopback;
+using Vop.Netstack;
+using Vop.Netstack.Device;
+using Vop.Netstack.Driver;
+
+namespace Vop.Appliance.Hosting;
+
+/// <summary>
+/// One link as a hosted service: opens the TAPs, then runs the device side (window, ivshmem server,
+/// devices) or the driver side (client that reconnects by itself). Setup runs in StartAsync so a bad TAP
+/// or socket stops the daemon at start with one clear line.
+/// </summary>
+public sealed class LinkService : IHostedService, IDisposable
+{
+    private readonly LinkConfig _config;
+    private readonly ILoggerFactory _logs;
+    private readonly ILogger _log;
+    private readonly List<IDisposable> _owned = [];
+    private DeviceSideLink? _deviceSide;
+    private DriverSideLink? _driverSide;
+
+    public LinkService(LinkConfig config, ILoggerFactory logs)
+    {
+        _config = config;
+        _logs = logs;
+        _log = logs.CreateLogger($"vop.link.{config.Name}");
+    }
+
+    public LinkConfig Config => _config;
+
+    public DeviceSideLink? DeviceSide => _deviceSide;
+
+    public DriverSideLink? DriverSide => _driverSide;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (_config.Role == LinkRole.Device)
+            {
+                StartDeviceSide();
+            }
+            else
+            {
+                StartDriverSide();
+            }
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException)
+        {
+            Dispose();
+            throw new InvalidOperationException($"link {_config.Name}: {e.Message}", e);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void StartDeviceSide()
+    {
+        var backends = new List<IDeviceBackend>();
+        foreach (NetConfigEntry d in _config.Devices)
+        {
+            var backend = new NetDeviceBackend(new NetDeviceOptions(d.Name, d.Tap, d.Mac, d.Mtu, d.QueueSize), _log);
+            _owned.Add(backend);
+            backends.Add(backend);
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(_config.Socket)!);
+        var end = new LoopbackDeviceEnd(_config.Name, _config.Socket, _config.WindowSize, _config.Vectors, _log);
+        _owned.Insert(0, end);
+        _deviceSide = new DeviceSideLink(_config.Name, end, backends, _log);
+        end.PeerChanged += _ => _deviceSide.NotifyPeerChanged();
+        _deviceSide.Start();
+        end.Start();
+        _owned.Insert(0, _deviceSide);
+    }
+
+    private void StartDriverSide()
+    {
+        var backends = new List<IDriverBackend>();
+        foreach (NetConfigEntry d in _config.Devices)
+        {
+            var backend = new NetDriverBackend(new NetDriverOptions(d.Name, d.Tap), _log);
+            _owned.Add(backend);
+            backends.Add(backend);
+        }
+
+        string socket = _config.Socket;
+        int vectors = _config.Vectors;
+        _driverSide = new DriverSideLink(_config.Name, cancel => LoopbackDriverEnd.Connect(socket, vectors, cancel, _log), backends, _log);
+        _driverSide.Start();
+        _owned.Insert(0, _driverSide);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        // Supervisor first (stops pumps, resets devices), then link end, then TAPs.
+        foreach (IDisposable d in _owned)
+        {
+            d.Dispose();
+        }
+
+        _owned.Clear();
+    }
+}

@@ -1,0 +1,282 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vop.Links.Doorbells;
+using Vop.Links.Interop;
+using Vop.Links.Rings;
+using Vop.Links.Transport;
+using Vop.Links.Windows;
+
+namespace Vop.Links.Devices;
+
+/// <summary>
+/// Runs the device side of one link: lays out the window, inserts the devices, follows each driver through
+/// the status sequence, starts and stops device backends, keeps the heartbeat, quarantines faulted devices
+/// (NEEDS_RESET), and re-lays the window when the driver side goes away so the next one starts clean.
+/// All of it on one control thread; backends run their own pump threads.
+/// </summary>
+public sealed class DeviceSideLink : IDisposable
+{
+    private const int HeartbeatMs = 100;
+
+    private readonly string _name;
+    private readonly ILinkEnd _end;
+    private readonly IReadOnlyList<IDeviceBackend> _devices;
+    private readonly ILogger _log;
+    private readonly EventFdDoorbell _wake = new();
+    private readonly DeviceSlot[] _slots;
+    private readonly DeviceQueue?[][] _queues;
+    private readonly bool[] _live;
+    private readonly bool[] _quarantined;
+    private readonly ulong _ringArea;
+    private WindowGeometry _geometry;
+    private SideStateBlock? _state;
+    private Thread? _thread;
+    private readonly object _gate = new();
+    private volatile bool _stopping;
+
+    public DeviceSideLink(string name, ILinkEnd end, IReadOnlyList<IDeviceBackend> devices, ILogger? log = null)
+    {
+        if (devices.Count > WindowLayout.SlotCount)
+        {
+            throw new ArgumentException($"link {name}: at most {WindowLayout.SlotCount} devices");
+        }
+
+        _name = name;
+        _end = end;
+        _devices = devices;
+        _log = log ?? NullLogger.Instance;
+        _slots = new DeviceSlot[devices.Count];
+        _queues = new DeviceQueue?[devices.Count][];
+        _live = new bool[devices.Count];
+        _quarantined = new bool[devices.Count];
+        ulong ring = 4096;
+        foreach (IDeviceBackend d in devices)
+        {
+            foreach (ushort size in d.QueueSizes)
+            {
+                ring += RingAreaAllocator.BytesFor(size);
+            }
+        }
+
+        _ringArea = ring;
+    }
+
+    public string Name => _name;
+
+    public IReadOnlyList<IDeviceBackend> Devices => _devices;
+
+    /// <summary>Device status per device as the device side accepted it.</summary>
+    public VirtioStatus StatusOf(int device) => _slots[device]?.Status ?? VirtioStatus.Reset;
+
+    public ulong NegotiatedOf(int device) => _slots[device]?.NegotiatedFeatures ?? 0;
+
+    public bool IsLive(int device) => _live[device];
+
+    /// <summary>Number of driver resets, peer departures and quarantines seen (for metrics and tests).</summary>
+    public long Resets { get; private set; }
+
+    public long PeerDepartures { get; private set; }
+
+    public long Quarantines { get; private set; }
+
+    /// <summary>Lays out the window, inserts the devices and starts the control thread.</summary>
+    public void Start()
+    {
+        LayOut();
+        _thread = new Thread(Run) { Name = $"vop-link-{_name}", IsBackground = true };
+        _thread.Start();
+    }
+
+    /// <summary>
+    /// Call when the transport-level peer attached or left (ivshmem socket connect/EOF). A departure is
+    /// handled before returning, so the transport admits the next peer only onto a fresh layout.
+    /// </summary>
+    public void NotifyPeerChanged()
+    {
+        if (!_end.PeerAttached && !_stopping)
+        {
+            lock (_gate)
+            {
+                PeerLeft();
+            }
+        }
+
+        _wake.Ring();
+    }
+
+    private void LayOut()
+    {
+        WindowAccessor w = _end.Window.Accessor;
+        _geometry = WindowHeader.Initialize(w, _ringArea);
+        var rings = new RingAreaAllocator(_geometry);
+        ushort vector = 1;
+        for (int i = 0; i < _devices.Count; i++)
+        {
+            IDeviceBackend d = _devices[i];
+            var layouts = new SplitRingLayout[d.QueueSizes.Count];
+            var vectors = new ushort[layouts.Length];
+            for (int q = 0; q < layouts.Length; q++)
+            {
+                layouts[q] = rings.Allocate(d.QueueSizes[q]);
+                vectors[q] = (ushort)(1 + ((vector++ - 1) % (_end.VectorCount - 1)));
+            }
+
+            _slots[i] = new DeviceSlot(w, i, d.Type, d.OfferedFeatures, layouts, vectors);
+            _slots[i].Insert(d.Config);
+            _queues[i] = new DeviceQueue?[layouts.Length];
+            _quarantined[i] = false;
+        }
+
+        _state ??= new SideStateBlock(w, WindowLayout.DeviceSideState);
+        _state.Start();
+    }
+
+    private void Run()
+    {
+        using var epoll = new Epoll(4);
+        epoll.Add(_wake.Fd);
+        epoll.Add(_end.LocalDoorbell(0).Fd);
+        long nextBeat = 0;
+        while (!_stopping)
+        {
+            int ready = epoll.Wait(HeartbeatMs);
+            for (int i = 0; i < ready; i++)
+            {
+                int fd = epoll.ReadyFd(i);
+                if (fd == _wake.Fd)
+                {
+                    _wake.Drain();
+                }
+                else
+                {
+                    _end.LocalDoorbell(0).Drain();
+                }
+            }
+
+            if (_stopping)
+            {
+                break;
+            }
+
+            lock (_gate)
+            {
+                for (int d = 0; d < _devices.Count; d++)
+                {
+                    PollDevice(d);
+                }
+            }
+
+            long now = Environment.TickCount64;
+            if (now >= nextBeat)
+            {
+                _state!.Beat();
+                nextBeat = now + HeartbeatMs;
+            }
+        }
+    }
+
+    private void PollDevice(int d)
+    {
+        DeviceSlot slot = _slots[d];
+        IDeviceBackend backend = _devices[d];
+        SlotEvent ev = slot.Poll(e =>
+        {
+            if (e is SlotEvent.Reset or SlotEvent.Failed or SlotEvent.FeaturesAccepted)
+            {
+                // Reset is a fence: the pump stops before the driver sees the acknowledgement.
+                StopDevice(d);
+            }
+
+            if (e == SlotEvent.FeaturesAccepted)
+            {
+                PrepareQueues(d);
+            }
+        });
+
+        switch (ev)
+        {
+            case SlotEvent.DriverOk:
+                if (_queues[d].Any(q => q is null))
+                {
+                    slot.RequestReset();
+                    break;
+                }
+
+                _live[d] = true;
+                backend.Start(new DeviceSession(_end, slot, _queues[d]!, slot.NegotiatedFeatures));
+                LinkLog.DeviceLive(_log, _name, backend.Name, slot.NegotiatedFeatures);
+                break;
+            case SlotEvent.Reset:
+                Resets++;
+                _quarantined[d] = false;
+                break;
+            case SlotEvent.Failed:
+            case SlotEvent.FeaturesRefused:
+                LinkLog.NegotiationFailed(_log, _name, backend.Name, ev.ToString());
+                break;
+        }
+
+        if (_live[d] && backend.Fault != RingErrorKind.None && !_quarantined[d])
+        {
+            _quarantined[d] = true;
+            Quarantines++;
+            LinkLog.DeviceQuarantined(_log, _name, backend.Name, backend.Fault.Label());
+            StopDevice(d);
+            slot.RequestReset();
+            _end.PeerDoorbell(0).Ring();
+        }
+    }
+
+    private void PrepareQueues(int d)
+    {
+        DeviceSlot slot = _slots[d];
+        bool eventIdx = (slot.NegotiatedFeatures & VirtioFeatures.EventIdx) != 0;
+        WindowAccessor w = _end.Window.Accessor;
+        for (int q = 0; q < slot.Queues.Count; q++)
+        {
+            var queue = new DeviceQueue(w, slot.Queues[q], _geometry.Buffers, eventIdx, _end.PeerDoorbell(slot.Vectors[q]), _devices[d].Stats[q]);
+            queue.Reset();
+            _queues[d][q] = queue;
+        }
+    }
+
+    private void StopDevice(int d)
+    {
+        if (_live[d])
+        {
+            _devices[d].Stop();
+            _live[d] = false;
+        }
+    }
+
+    private void PeerLeft()
+    {
+        PeerDepartures++;
+        LinkLog.DriverSideLeft(_log, _name);
+        for (int d = 0; d < _devices.Count; d++)
+        {
+            StopDevice(d);
+        }
+
+        // A fresh layout: the next driver side must not see this one's rings, status or features.
+        LayOut();
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        _wake.Ring();
+        _thread?.Join();
+        lock (_gate)
+        {
+            for (int d = 0; d < _devices.Count; d++)
+            {
+                StopDevice(d);
+                _slots[d]?.Remove();
+            }
+        }
+
+        _state?.Stop();
+        _wake.Dispose();
+    }
+}

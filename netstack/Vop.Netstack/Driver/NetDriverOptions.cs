@@ -1,0 +1,4 @@
+namespace Vop.Netstack.Driver;
+
+/// <summary>A driver-side net device: which TAP it binds to. MAC and MTU come from the device's config space.</summary>
+public sealed record NetDriverOptions(string Name, string Tap, int FallbackMtu = 1500);

@@ -1,0 +1,268 @@
+using Tmds.Linux;
+using Vop.Links.Devices;
+using Vop.Links.Doorbells;
+using Vop.Links.Interop;
+using Vop.Links.Rings;
+using Vop.Links.Transport;
+using Vop.Links.Windows;
+using Vop.Netstack.Tap;
+using Vop.Netstack.Virtio;
+
+namespace Vop.Netstack.Driver;
+
+/// <summary>
+/// Driver-side datapath of one queue pair on its own thread. Receive: used buffers are validated and
+/// written to the TAP straight from the window, then reposted. Transmit: the TAP is read straight into a
+/// free transmit buffer in the window, which is then made available. One buffer per frame (no MRG_RXBUF);
+/// buffers are sized for 64 KiB GSO frames when TSO is negotiated.
+/// </summary>
+internal sealed unsafe class NetDriverPump : IDisposable
+{
+    private const int Budget = 64;
+    private const int SpinPolls = 16;
+
+    private readonly string _tapName;
+    private readonly TapDevice _tap;
+    private readonly DriverSession _session;
+    private readonly DriverQueue _rx;
+    private readonly DriverQueue _tx;
+    private readonly EventFdDoorbell _rxIrq;
+    private readonly EventFdDoorbell _txIrq;
+    private readonly EventFdDoorbell _stop = new();
+    private readonly ulong _rxBase;
+    private readonly ulong _txBase;
+    private readonly uint _rxSize;
+    private readonly uint _txSize;
+    private readonly ulong _rxStride;
+    private readonly ulong _txStride;
+    private readonly bool _csum;
+    private readonly bool _tso4;
+    private readonly bool _tso6;
+    private readonly bool _ecn;
+    private readonly long[] _gso = new long[2];
+    private Thread? _thread;
+    private volatile bool _stopping;
+
+    public NetDriverPump(string tapName, TapDevice tap, DriverSession session, int mtu)
+    {
+        _tapName = tapName;
+        _tap = tap;
+        _session = session;
+        _rx = session.Queues[0];
+        _tx = session.Queues[1];
+        _rxIrq = session.End.LocalDoorbell(session.Slot.Vectors[0]);
+        _txIrq = session.End.LocalDoorbell(session.Slot.Vectors[1]);
+        ulong f = session.Negotiated;
+        _csum = (f & NetFeatures.GuestCsum) != 0;
+        _tso4 = (f & NetFeatures.GuestTso4) != 0;
+        _tso6 = (f & NetFeatures.GuestTso6) != 0;
+        _ecn = (f & NetFeatures.GuestEcn) != 0;
+        _rxSize = FrameSizes.BufferFor(f, mtu, _tso4 || _tso6);
+        _txSize = FrameSizes.BufferFor(f, mtu, (f & (NetFeatures.HostTso4 | NetFeatures.HostTso6)) != 0);
+        _rxStride = BufferCarver.Stride(_rxSize);
+        _txStride = BufferCarver.Stride(_txSize);
+        _rxBase = session.Buffers.Carve(_rx.Size, _rxSize);
+        _txBase = session.Buffers.Carve(_tx.Size, _txSize);
+    }
+
+    public RingErrorKind Fault => _rx.Fault != RingErrorKind.None ? _rx.Fault : _tx.Fault;
+
+    public long[] GsoFrames => _gso;
+
+    public void Start()
+    {
+        _thread = new Thread(Run) { Name = $"vop-net-{_tapName}", IsBackground = true };
+        _thread.Start();
+    }
+
+    public void Stop()
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        _stopping = true;
+        _stop.Ring();
+        _thread?.Join();
+        _stop.Dispose();
+    }
+
+    public void Dispose() => Stop();
+
+    private void Run()
+    {
+        WindowAccessor w = _session.End.Window.Accessor;
+        int rxCount = _rx.Size;
+        int txCount = _tx.Size;
+        var rxBufferOfHead = new ushort[rxCount];
+        var txBufferOfHead = new ushort[txCount];
+        var txLength = new uint[txCount];
+        var txFree = new Stack<ushort>(txCount);
+        for (int i = txCount - 1; i >= 0; i--)
+        {
+            txFree.Push((ushort)i);
+        }
+
+        for (ushort b = 0; b < rxCount; b++)
+        {
+            if (_rx.TryAdd(new BufferSegment(_rxBase + (b * _rxStride), _rxSize, true), out ushort head))
+            {
+                rxBufferOfHead[head] = b;
+            }
+        }
+
+        _rx.Publish();
+
+        using var epoll = new Epoll(8);
+        epoll.Add(_tap.Fd);
+        epoll.Add(_rxIrq.Fd);
+        epoll.Add(_txIrq.Fd);
+        epoll.Add(_stop.Fd);
+        bool tapInterest = true;
+        iovec iov = default;
+        int idle = 0;
+
+        while (!_stopping)
+        {
+            int moved = 0;
+            bool tapEmpty = false;
+
+            // Device → TAP.
+            for (int i = 0; i < Budget && _rx.TryReap(out UsedElement used); i++)
+            {
+                ushort b = rxBufferOfHead[used.Head];
+                ulong off = _rxBase + (b * _rxStride);
+                if (!used.LengthValid || used.Length < VirtioNetHeader.Size + 14)
+                {
+                    _rx.Stats.Drops[(int)NetDropReason.HeaderShort]++;
+                }
+                else if (VirtioNetHeader.Validate(w.Bytes(off, VirtioNetHeader.Size), used.Length - (ulong)VirtioNetHeader.Size, _csum, _tso4, _tso6, _ecn) != HeaderVerdict.Ok)
+                {
+                    _rx.Stats.Drops[(int)NetDropReason.BadHeader]++;
+                }
+                else
+                {
+                    if (w.ReadU8(off + 1) != VirtioNetHeader.GsoNone)
+                    {
+                        _gso[0]++;
+                    }
+
+                    iov.iov_base = w.Address(off, used.Length);
+                    iov.iov_len = (size_t)used.Length;
+                    if (_tap.Write(&iov, 1) < 0)
+                    {
+                        _rx.Stats.Drops[(int)NetDropReason.TapError]++;
+                    }
+                }
+
+                _rx.TryAdd(new BufferSegment(off, _rxSize, true), out ushort again);
+                rxBufferOfHead[again] = b;
+                moved++;
+            }
+
+            _rx.FlushReapStats();
+            _rx.Publish();
+
+            // Transmit completions.
+            ulong consumed = 0;
+            while (_tx.TryReap(out UsedElement done))
+            {
+                txFree.Push(txBufferOfHead[done.Head]);
+                consumed += txLength[done.Head];
+            }
+
+            _tx.FlushReapStats(consumed);
+
+            // TAP → device.
+            for (int i = 0; i < Budget && txFree.Count > 0; i++)
+            {
+                ushort b = txFree.Pop();
+                ulong off = _txBase + (b * _txStride);
+                iov.iov_base = w.Address(off, _txSize);
+                iov.iov_len = (size_t)_txSize;
+                nint n = _tap.Read(&iov, 1);
+                if (n <= 0)
+                {
+                    txFree.Push(b);
+                    if (n != -Errno.EAGAIN && n != 0)
+                    {
+                        _tx.Stats.Drops[(int)NetDropReason.Oversize]++;
+                        continue;
+                    }
+
+                    tapEmpty = true;
+                    break;
+                }
+
+                if (w.ReadU8(off + 1) != VirtioNetHeader.GsoNone)
+                {
+                    _gso[1]++;
+                }
+
+                _tx.TryAdd(new BufferSegment(off, (uint)n, false), out ushort head);
+                txBufferOfHead[head] = b;
+                txLength[head] = (uint)n;
+                moved++;
+            }
+
+            _tx.Publish();
+            if (Fault != RingErrorKind.None)
+            {
+                return;
+            }
+
+            if (moved != 0)
+            {
+                idle = 0;
+                continue;
+            }
+
+            if (++idle < SpinPolls)
+            {
+                Thread.SpinWait(20);
+                continue;
+            }
+
+            idle = 0;
+            bool more = _rx.EnableInterrupts();
+            if (txFree.Count == 0)
+            {
+                more |= _tx.EnableInterrupts();
+            }
+
+            if (more)
+            {
+                continue;
+            }
+
+            bool wantTap = txFree.Count > 0;
+            if (wantTap != tapInterest)
+            {
+                epoll.SetReadable(_tap.Fd, wantTap);
+                tapInterest = wantTap;
+            }
+
+            if (wantTap && !tapEmpty)
+            {
+                continue;
+            }
+
+            int ready = epoll.Wait(1000);
+            for (int i = 0; i < ready; i++)
+            {
+                int fd = epoll.ReadyFd(i);
+                if (fd == _rxIrq.Fd)
+                {
+                    _rxIrq.Drain();
+                    _rx.Stats.DoorbellsReceived++;
+                }
+                else if (fd == _txIrq.Fd)
+                {
+                    _txIrq.Drain();
+                    _tx.Stats.DoorbellsReceived++;
+                }
+            }
+        }
+    }
+}

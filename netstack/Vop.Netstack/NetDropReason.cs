@@ -1,0 +1,13 @@
+namespace Vop.Netstack;
+
+/// <summary>Why a frame was dropped; the value indexes <c>QueueStats.Drops</c>, the name is the metric label.</summary>
+public enum NetDropReason
+{
+    RingFull = 0,   // no buffer posted by the driver (frame left in the kernel queue)
+    BadHeader = 1,  // virtio_net_hdr refused (flags, csum, gso)
+    Oversize = 2,   // frame larger than the buffer or the negotiated maximum
+    NoBuffer = 3,   // chain unusable (too short, wrong direction)
+    PeerDown = 4,   // peer gone while frames were in flight
+    TapError = 5,   // the TAP refused a write
+    HeaderShort = 6, // chain shorter than the virtio_net_hdr
+}

@@ -1,0 +1,12 @@
+using Microsoft.Extensions.Logging;
+
+namespace Vop.Netstack;
+
+internal static partial class NetLog
+{
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "tap {Tap}: carrier on, features {Features}")]
+    public static partial void Live(ILogger logger, string tap, string features);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "tap {Tap}: pump stopped: {Reason}")]
+    public static partial void PumpFailed(ILogger logger, string tap, string reason);
+}

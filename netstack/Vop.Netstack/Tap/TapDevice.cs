@@ -1,0 +1,163 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Tmds.Linux;
+using Vop.Links.Interop;
+
+namespace Vop.Netstack.Tap;
+
+/// <summary>
+/// A TAP interface opened with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR and a 12-byte vnet header
+/// (virtio_net_hdr_v1), non-blocking. Every read returns one frame prefixed by its header; every write
+/// takes one. Errors name the interface and say what to do.
+/// </summary>
+public sealed unsafe class TapDevice : IDisposable
+{
+    public const int VnetHeaderSize = 12;
+
+    private readonly SafeFd _fd;
+
+    private TapDevice(SafeFd fd, string name)
+    {
+        _fd = fd;
+        Name = name;
+    }
+
+    public string Name { get; }
+
+    public int Fd => _fd.Fd;
+
+    /// <summary>Creates the TAP <paramref name="name"/> (or attaches to a persistent one of that name).</summary>
+    public static TapDevice Open(string name)
+    {
+        ValidateName(name);
+        if (!File.Exists("/dev/net/tun"))
+        {
+            throw new IOException($"tap {name}: /dev/net/tun is missing (load the tun module or give the container the device)");
+        }
+
+        byte[] path = Encoding.ASCII.GetBytes("/dev/net/tun\0");
+        int raw;
+        fixed (byte* p = path)
+        {
+            raw = LibC.open(p, LibC.O_RDWR | LibC.O_NONBLOCK | LibC.O_CLOEXEC, 0);
+        }
+
+        if (raw < 0)
+        {
+            int e = Marshal.GetLastPInvokeError() is int le && le != 0 ? le : LibC.errno;
+            throw new IOException($"tap {name}: cannot open /dev/net/tun: {Errno.Describe(e)}");
+        }
+
+        var fd = new SafeFd(raw);
+        try
+        {
+            TapInterop.IfReq req = TapInterop.Named(name);
+            req.Flags = TapInterop.IFF_TAP | TapInterop.IFF_NO_PI | TapInterop.IFF_VNET_HDR;
+            if (TapInterop.Ioctl(raw, TapInterop.TUNSETIFF, &req) < 0)
+            {
+                int e = LibC.errno;
+                string why = e switch
+                {
+                    1 => "permission denied: needs CAP_NET_ADMIN (run as root or grant the capability)",
+                    16 => "the name is taken by another interface or an attached TAP",
+                    22 => "the name is taken by an interface that is not a TAP, or the flags were refused",
+                    _ => Errno.Describe(e),
+                };
+                throw new IOException($"tap {name}: TUNSETIFF failed: {why}");
+            }
+
+            int hdr = VnetHeaderSize;
+            Errno.Check(TapInterop.Ioctl(raw, TapInterop.TUNSETVNETHDRSZ, &hdr), $"tap {name}: TUNSETVNETHDRSZ");
+            return new TapDevice(fd, name);
+        }
+        catch
+        {
+            fd.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Checks an interface name the way the kernel will (IFNAMSIZ - 1 bytes, no '/', ':' or whitespace).</summary>
+    public static void ValidateName(string name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new ArgumentException("tap name is empty");
+        }
+
+        if (Encoding.UTF8.GetByteCount(name) > TapInterop.IFNAMSIZ - 1)
+        {
+            throw new ArgumentException($"tap name '{name}' is longer than {TapInterop.IFNAMSIZ - 1} bytes");
+        }
+
+        if (name is "." or ".." || name.Any(c => c is '/' or ':' || char.IsWhiteSpace(c) || c > 127))
+        {
+            throw new ArgumentException($"tap name '{name}' contains a character an interface name cannot have");
+        }
+    }
+
+    /// <summary>Which offloads the kernel may hand us in reads (TUN_F_* bits; 0 = plain frames with full checksums).</summary>
+    public void SetOffloads(uint tunFlags) =>
+        Errno.Check(TapInterop.Ioctl(_fd.Fd, TapInterop.TUNSETOFFLOAD, (int)tunFlags), $"tap {Name}: TUNSETOFFLOAD(0x{tunFlags:x})");
+
+    /// <summary>Carrier on/off (TUNSETCARRIER, Linux ≥ 5.0): NO-CARRIER while the peer is gone.</summary>
+    public void SetCarrier(bool on)
+    {
+        int v = on ? 1 : 0;
+        Errno.Check(TapInterop.Ioctl(_fd.Fd, TapInterop.TUNSETCARRIER, &v), $"tap {Name}: TUNSETCARRIER");
+    }
+
+    public void SetMtu(int mtu) => WithSocket(s =>
+    {
+        TapInterop.IfReq req = TapInterop.Named(Name);
+        req.Mtu = mtu;
+        Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCSIFMTU, &req), $"tap {Name}: set MTU {mtu}");
+    });
+
+    public void SetMac(ReadOnlySpan<byte> mac)
+    {
+        byte[] copy = mac.ToArray();
+        WithSocket(s =>
+        {
+            TapInterop.IfReq req = TapInterop.Named(Name);
+            req.HwFamily = TapInterop.ARPHRD_ETHER;
+            for (int i = 0; i < 6; i++)
+            {
+                req.HwData[i] = copy[i];
+            }
+
+            Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCSIFHWADDR, &req), $"tap {Name}: set MAC");
+        });
+    }
+
+    /// <summary>Sets IFF_UP (administratively up); carrier is separate.</summary>
+    public void BringUp() => WithSocket(s =>
+    {
+        TapInterop.IfReq req = TapInterop.Named(Name);
+        Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCGIFFLAGS, &req), $"tap {Name}: get flags");
+        req.Flags |= TapInterop.IFF_UP;
+        Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCSIFFLAGS, &req), $"tap {Name}: bring up");
+    });
+
+    private static void WithSocket(Action<int> body)
+    {
+        using var s = new SafeFd(Errno.Check(LibC.socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0), "socket(AF_INET)"));
+        body(s.Fd);
+    }
+
+    /// <summary>Reads one frame (vnet header first) into the scatter list; 0 when none is ready, -errno on error.</summary>
+    public nint Read(iovec* iov, int count)
+    {
+        nint n = TapInterop.Readv(_fd.Fd, iov, count);
+        return n >= 0 ? n : -Marshal.GetLastPInvokeError();
+    }
+
+    /// <summary>Writes one frame (vnet header first) from the gather list; -errno on error.</summary>
+    public nint Write(iovec* iov, int count)
+    {
+        nint n = TapInterop.Writev(_fd.Fd, iov, count);
+        return n >= 0 ? n : -Marshal.GetLastPInvokeError();
+    }
+
+    public void Dispose() => _fd.Dispose();
+}
