@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Tmds.Linux;
 using Vop.Links.Devices;
 using Vop.Links.Doorbells;
@@ -20,7 +21,10 @@ internal sealed unsafe class NetDevicePump : IDisposable
 {
     private const int Budget = 64;
     private const int MaxSegments = 64;
-    private const int SpinPolls = 16;
+    // After traffic, keep polling this long before sleeping: a reply usually comes back sooner than an
+    // eventfd wake-up takes (tens of microseconds here), so request/response latency skips two wakes.
+    // An idle pump sleeps: the spin only follows work.
+    private static readonly long s_spinTicks = Stopwatch.Frequency / 20_000; // 50 µs
 
     private readonly NetDeviceOptions _options;
     private readonly TapDevice _tap;
@@ -99,7 +103,7 @@ internal sealed unsafe class NetDevicePump : IDisposable
         bool haveRx = false;
         DescriptorChain rxChain = default;
         int rxIov = 0;
-        int idle = 0;
+        long lastWork = Stopwatch.GetTimestamp();
 
         while (!_stopping)
         {
@@ -205,17 +209,15 @@ internal sealed unsafe class NetDevicePump : IDisposable
 
             if (moved != 0)
             {
-                idle = 0;
+                lastWork = Stopwatch.GetTimestamp();
                 continue;
             }
 
-            if (++idle < SpinPolls)
+            if (Stopwatch.GetTimestamp() - lastWork < s_spinTicks)
             {
-                Thread.SpinWait(20);
+                Thread.Yield();
                 continue;
             }
-
-            idle = 0;
 
             // Arm notifications, re-check, then sleep. The TAP is watched only while we hold a buffer for it.
             bool more = _tx.EnableNotifications();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Tmds.Linux;
 using Vop.Links.Devices;
 using Vop.Links.Doorbells;
@@ -19,7 +20,10 @@ namespace Vop.Netstack.Driver;
 internal sealed unsafe class NetDriverPump : IDisposable
 {
     private const int Budget = 64;
-    private const int SpinPolls = 16;
+    // After traffic, keep polling this long before sleeping: a reply usually comes back sooner than an
+    // eventfd wake-up takes (tens of microseconds here), so request/response latency skips two wakes.
+    // An idle pump sleeps: the spin only follows work.
+    private static readonly long s_spinTicks = Stopwatch.Frequency / 20_000; // 50 µs
 
     private readonly string _tapName;
     private readonly TapDevice _tap;
@@ -121,7 +125,7 @@ internal sealed unsafe class NetDriverPump : IDisposable
         epoll.Add(_stop.Fd);
         bool tapInterest = true;
         iovec iov = default;
-        int idle = 0;
+        long lastWork = Stopwatch.GetTimestamp();
 
         while (!_stopping)
         {
@@ -214,17 +218,15 @@ internal sealed unsafe class NetDriverPump : IDisposable
 
             if (moved != 0)
             {
-                idle = 0;
+                lastWork = Stopwatch.GetTimestamp();
                 continue;
             }
 
-            if (++idle < SpinPolls)
+            if (Stopwatch.GetTimestamp() - lastWork < s_spinTicks)
             {
-                Thread.SpinWait(20);
+                Thread.Yield();
                 continue;
             }
-
-            idle = 0;
             bool more = _rx.EnableInterrupts();
             if (txFree.Count == 0)
             {
