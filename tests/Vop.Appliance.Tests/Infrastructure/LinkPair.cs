@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Vop.Appliance.Tests.Infrastructure;
+
+/// <summary>
+/// Two network namespaces (host, card) with a vop daemon in each joined by a loopback link: the device
+/// side in host with TAP vh0 (10.199.N.1), the driver side in card with TAP vc0 (10.199.N.2). Names carry
+/// a per-process, per-instance prefix; everything made here is removed on dispose, daemons by their PID.
+/// </summary>
+public sealed class LinkPair : IDisposable
+{
+    private static int s_counter;
+    private readonly int _mtu;
+
+    public LinkPair(int mtu = 1500)
+    {
+        Run.RequireRoot();
+        _mtu = mtu;
+        int n = Interlocked.Increment(ref s_counter);
+        Id = $"vt{Environment.ProcessId % 100000}x{n}";
+        Subnet = $"10.199.{(Environment.ProcessId + n) % 250}";
+        HostNs = $"{Id}-h";
+        CardNs = $"{Id}-c";
+        Dir = Path.Combine("/tmp", $"vop-e2e-{Id}");
+        Directory.CreateDirectory(Dir);
+        Socket = Path.Combine(Dir, "link.sock");
+        File.WriteAllText(HostConfig, JsonSerializer.Serialize(new
+        {
+            links = new[]
+            {
+                new
+                {
+                    name = "card0", kind = "loopback", role = "device", socket = Socket, windowSize = "64M",
+                    devices = new[] { new { type = "net", name = "net0", tap = HostTap, mac = "52:54:00:0e:2e:01", mtu } },
+                },
+            },
+        }));
+        File.WriteAllText(CardConfig, JsonSerializer.Serialize(new
+        {
+            links = new[]
+            {
+                new { name = "host", kind = "loopback", role = "driver", socket = Socket, devices = new[] { new { type = "net", name = "net0", tap = CardTap } } },
+            },
+        }));
+        foreach (string ns in new[] { HostNs, CardNs })
+        {
+            Run.Must(Run.In(null, "ip", "netns", "add", ns), "ip netns add");
+            Run.Must(Run.In(null, "ip", "-n", ns, "link", "set", "lo", "up"), "lo up");
+        }
+    }
+
+    public string Id { get; }
+
+    public string Subnet { get; }
+
+    public string HostNs { get; }
+
+    public string CardNs { get; }
+
+    public string Dir { get; }
+
+    public string Socket { get; }
+
+    public string HostTap => "vh0";
+
+    public string CardTap => "vc0";
+
+    public string HostIp => Subnet + ".1";
+
+    public string CardIp => Subnet + ".2";
+
+    public string HostConfig => Path.Combine(Dir, "host.json");
+
+    public string CardConfig => Path.Combine(Dir, "card.json");
+
+    public Process? Device { get; private set; }
+
+    public Process? Driver { get; private set; }
+
+    public void StartDevice() => Device = Run.Background(HostNs, Path.Combine(Dir, "host.log"), Run.Vop("run", "--config", HostConfig));
+
+    public void StartDriver() => Driver = Run.Background(CardNs, Path.Combine(Dir, "card.log"), Run.Vop("run", "--config", CardConfig));
+
+    /// <summary>Starts both daemons, waits for carrier on both TAPs and assigns addresses.</summary>
+    public void Up()
+    {
+        StartDevice();
+        StartDriver();
+        WaitCarrier(true);
+        Run.Must(Run.In(HostNs, "ip", "addr", "add", HostIp + "/24", "dev", HostTap), "host addr");
+        Run.Must(Run.In(CardNs, "ip", "addr", "add", CardIp + "/24", "dev", CardTap), "card addr");
+    }
+
+    public bool HasCarrier(string ns, string tap)
+    {
+        (int code, string output, _) = Run.In(ns, "ip", "link", "show", tap);
+        return code == 0 && output.Contains("LOWER_UP", StringComparison.Ordinal) && !output.Contains("NO-CARRIER", StringComparison.Ordinal);
+    }
+
+    public bool TapExists(string ns, string tap) => Run.In(ns, "ip", "link", "show", tap).Code == 0;
+
+    public void WaitCarrier(bool on, TimeSpan? timeout = null)
+    {
+        TimeSpan t = timeout ?? TimeSpan.FromSeconds(30);
+        bool ok = Run.WaitUntil(() => HasCarrier(HostNs, HostTap) == on && HasCarrier(CardNs, CardTap) == on, t);
+        Assert.True(ok, $"carrier did not become {(on ? "up" : "down")} on both TAPs within {t.TotalSeconds}s\n{Logs()}");
+    }
+
+    public string Logs()
+    {
+        string Read(string f) => File.Exists(f) ? File.ReadAllText(f) : "(no log)";
+        return $"--- host.log\n{Read(Path.Combine(Dir, "host.log"))}\n--- card.log\n{Read(Path.Combine(Dir, "card.log"))}";
+    }
+
+    public (int Code, string Out, string Err) Ping(string fromNs, string to, int count = 3, int size = 56, bool dontFragment = false)
+    {
+        List<string> cmd = ["ping", "-c", count.ToString(), "-i", "0.2", "-W", "2", "-s", size.ToString()];
+        if (dontFragment)
+        {
+            cmd.AddRange(["-M", "do"]);
+        }
+
+        cmd.Add(to);
+        return Run.In(fromNs, [.. cmd]);
+    }
+
+    /// <summary>Sends <paramref name="bytes"/> over TCP from one namespace to the other; returns (source sha, sink sha, sink bytes).</summary>
+    public (string SourceSha, string SinkSha, long SinkBytes) Transfer(string fromNs, string toNs, string toIp, long bytes, int seed)
+    {
+        Process sink = Process.Start(Run.Info(toNs, Run.Vop("_tcp-sink", "--port", "5301")))!;
+        Task<string> sinkOut = sink.StandardOutput.ReadToEndAsync();
+        try
+        {
+            (int code, string output, string err) = Run.In(fromNs, TimeSpan.FromSeconds(180), Run.Vop("_tcp-source", "--connect", $"{toIp}:5301", "--bytes", bytes.ToString(), "--seed", seed.ToString()));
+            Assert.True(code == 0, $"tcp source failed: {output}{err}\n{Logs()}");
+            Assert.True(sink.WaitForExit(30_000), "sink did not finish");
+            string so = sinkOut.Result;
+            return (Field(output, "sha256"), Field(so, "sha256"), long.Parse(Field(so, "bytes")));
+        }
+        finally
+        {
+            if (!sink.HasExited)
+            {
+                sink.Kill(entireProcessTree: true);
+            }
+
+            sink.Dispose();
+        }
+    }
+
+    public static string Field(string output, string name) =>
+        output.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith(name + "=", StringComparison.Ordinal))?[(name.Length + 1)..] ?? $"(no {name})";
+
+    /// <summary>RX/TX counters of a TAP from `ip -s -j link`.</summary>
+    public (long RxBytes, long RxPackets, long TxBytes, long TxPackets) Counters(string ns, string tap)
+    {
+        (_, string output, _) = Run.In(ns, "ip", "-s", "-j", "link", "show", tap);
+        using JsonDocument doc = JsonDocument.Parse(output);
+        JsonElement s = doc.RootElement[0].GetProperty("stats64");
+        return (s.GetProperty("rx").GetProperty("bytes").GetInt64(), s.GetProperty("rx").GetProperty("packets").GetInt64(),
+            s.GetProperty("tx").GetProperty("bytes").GetInt64(), s.GetProperty("tx").GetProperty("packets").GetInt64());
+    }
+
+    public static long RssAnonKb(Process p)
+    {
+        // `ip netns exec` execs the daemon: the PID we hold is the daemon's.
+        string status = File.ReadAllText($"/proc/{p.Id}/status");
+        string line = status.Split('\n').First(l => l.StartsWith("RssAnon:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+    }
+
+    public static void Kill(Process? p, int signal)
+    {
+        if (p is null || p.HasExited)
+        {
+            return;
+        }
+
+        _ = Tmds.Linux.LibC.kill(p.Id, signal);
+        if (!p.WaitForExit(15_000))
+        {
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+        }
+    }
+
+    public void Dispose()
+    {
+        Kill(Driver, 15);
+        Kill(Device, 15);
+        Driver?.Dispose();
+        Device?.Dispose();
+        foreach (string ns in new[] { HostNs, CardNs })
+        {
+            Run.In(null, "ip", "netns", "del", ns);
+        }
+
+        try
+        {
+            Directory.Delete(Dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

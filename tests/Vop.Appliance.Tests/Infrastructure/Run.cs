@@ -1,0 +1,94 @@
+using System.Diagnostics;
+
+namespace Vop.Appliance.Tests.Infrastructure;
+
+/// <summary>Runs programs for the end-to-end tests, optionally inside a network namespace.</summary>
+public static class Run
+{
+    public static string VopDll => Path.Combine(AppContext.BaseDirectory, "vop.dll");
+
+    public static string Dotnet => Environment.ProcessPath is string p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
+
+    public static string[] Vop(params string[] args) => [Dotnet, VopDll, .. args];
+
+    public static (int Code, string Out, string Err) In(string? netns, params string[] command) => In(netns, TimeSpan.FromSeconds(120), command);
+
+    public static (int Code, string Out, string Err) In(string? netns, TimeSpan timeout, params string[] command)
+    {
+        ProcessStartInfo psi = Info(netns, command);
+        using var p = Process.Start(psi)!;
+        Task<string> o = p.StandardOutput.ReadToEndAsync();
+        Task<string> e = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeout))
+        {
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+            return (-1, o.Result, e.Result + $"\ntimed out after {timeout}");
+        }
+
+        return (p.ExitCode, o.Result, e.Result);
+    }
+
+    public static ProcessStartInfo Info(string? netns, string[] command)
+    {
+        string[] full = netns is null ? command : ["ip", "netns", "exec", netns, .. command];
+        var psi = new ProcessStartInfo(full[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in full.Skip(1))
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return psi;
+    }
+
+    /// <summary>Starts a background process with stdout+stderr appended to a log file.</summary>
+    public static Process Background(string? netns, string log, params string[] command)
+    {
+        string[] full = netns is null ? command : ["ip", "netns", "exec", netns, .. command];
+        var psi = new ProcessStartInfo("/bin/sh");
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("exec \"$@\" >>\"$0\" 2>&1");
+        psi.ArgumentList.Add(log);
+        foreach (string a in full)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return Process.Start(psi)!;
+    }
+
+    public static void Must((int Code, string Out, string Err) r, string what)
+    {
+        if (r.Code != 0)
+        {
+            throw new InvalidOperationException($"{what} failed ({r.Code}): {r.Out}{r.Err}");
+        }
+    }
+
+    public static bool IsRoot => Tmds.Linux.LibC.geteuid() == 0;
+
+    /// <summary>End-to-end tests need root; say so loudly instead of skipping into green.</summary>
+    public static void RequireRoot()
+    {
+        if (!IsRoot)
+        {
+            Assert.Fail("this end-to-end test needs root (network namespaces, TAP devices): run ./test.sh as root");
+        }
+    }
+
+    public static bool WaitUntil(Func<bool> condition, TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (Environment.TickCount64 < deadline)
+        {
+            if (condition())
+            {
+                return true;
+            }
+
+            Thread.Sleep(100);
+        }
+
+        return condition();
+    }
+}
