@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests need, builds with warnings as errors, runs every test.
-# Needs root for the end-to-end tests (network namespaces, TAP devices); fails loudly without it.
+# Needs root for the end-to-end tests (network namespaces, TAP devices): they fail loudly without it.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(iproute2 procps)
+APT_PACKAGES=(iproute2 procps iputils-ping ethtool iperf3 util-linux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -45,7 +45,8 @@ public sealed unsafe class TapDevice : IDisposable
         if (raw < 0)
         {
             int e = Marshal.GetLastPInvokeError() is int le && le != 0 ? le : LibC.errno;
-            throw new IOException($"tap {name}: cannot open /dev/net/tun: {Errno.Describe(e)}");
+            string why = e is 1 or 13 ? "permission denied: needs root or CAP_NET_ADMIN and access to the device" : Errno.Describe(e);
+            throw new IOException($"tap {name}: cannot open /dev/net/tun: {why}");
         }
 
         var fd = new SafeFd(raw);

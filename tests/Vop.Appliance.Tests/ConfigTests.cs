@@ -1,0 +1,119 @@
+using Vop.Appliance.Config;
+using Vop.Appliance.Tests.Infrastructure;
+
+namespace Vop.Appliance.Tests;
+
+/// <summary>Each class of config mistake gets one line naming the file and the key, and a non-zero exit.</summary>
+public sealed class ConfigTests : IDisposable
+{
+    private const string Good = """
+        {
+          // comments are allowed
+          "links": [
+            { "name": "card0", "kind": "loopback", "role": "device", "socket": "/run/vop/card0.sock", "windowSize": "64M",
+              "devices": [ { "type": "net", "name": "net0", "tap": "vop-card0", "mac": "52:54:00:12:34:56", "mtu": 1500 } ] }
+          ]
+        }
+        """;
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("vop-config-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void GoodConfigParses()
+    {
+        ApplianceConfig c = ConfigLoader.Parse("vop.json", Good);
+        LinkConfig l = Assert.Single(c.Links);
+        Assert.Equal(LinkRole.Device, l.Role);
+        Assert.Equal(64UL << 20, l.WindowSize);
+        Assert.Equal(new byte[] { 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, l.Devices[0].Mac);
+        Assert.Equal(4, l.Vectors);
+    }
+
+    [Theory]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"colour\": \"red\"", "links[0].devices[0]: unknown key 'colour'")]
+    [InlineData("\"kind\": \"loopback\",", "\"kind\": \"loopback\", \"speed\": 1,", "links[0]: unknown key 'speed'")]
+    [InlineData("52:54:00:12:34:56", "52:54:00:12:34", "links[0].devices[0].mac: '52:54:00:12:34' is not a MAC address")]
+    [InlineData("52:54:00:12:34:56", "zz:54:00:12:34:56", "links[0].devices[0].mac: 'zz:54:00:12:34:56' is not a MAC address")]
+    [InlineData("52:54:00:12:34:56", "01:00:5e:00:00:01", "links[0].devices[0].mac: '01:00:5e:00:00:01' is a multicast or zero address")]
+    [InlineData("\"64M\"", "\"3M\"", "links[0].windowSize: 3M must be a power of two")]
+    [InlineData("\"64M\"", "\"16M\"", "links[0].windowSize: 16M is too small for the devices' buffers")]
+    [InlineData("\"64M\"", "\"lots\"", "links[0].windowSize: 'lots' is not a size")]
+    [InlineData("\"64M\"", "\"4G\"", "links[0].windowSize: 4G must be a power of two from 1M to 1G")]
+    [InlineData("\"role\": \"device\"", "\"role\": \"master\"", "links[0].role: 'master' must be device or driver")]
+    [InlineData("\"kind\": \"loopback\"", "\"kind\": \"carrier-pigeon\"", "links[0].kind: 'carrier-pigeon' is not a supported link kind")]
+    [InlineData("vop-card0", "a-very-long-tap-name", "links[0].devices[0].tap: tap name 'a-very-long-tap-name' is longer than 15 bytes")]
+    [InlineData("vop-card0", "bad/name", "links[0].devices[0].tap: tap name 'bad/name' contains a character")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 20", "links[0].devices[0].mtu: 20 must be 68..65535")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": \"big\"", "links[0].devices[0].mtu: wrong type")]
+    [InlineData("/run/vop/card0.sock", "relative.sock", "links[0].socket: 'relative.sock' must be an absolute path")]
+    [InlineData("\"type\": \"net\"", "\"type\": \"block\"", "links[0].devices[0].type: 'block' is not a supported device type")]
+    [InlineData("\"name\": \"card0\"", "\"name\": \"Card 0\"", "links[0].name: 'Card 0' must be 1-32 of a-z 0-9 _ -")]
+    [InlineData("\"socket\": \"/run/vop/card0.sock\",", "", "links[0].socket: required")]
+    [InlineData("\"links\": [", "\"links\": [ ], \"x\": [", "unknown key 'x'")]
+    public void MistakesNameTheKey(string from, string to, string expected)
+    {
+        string text = Good.Replace(from, to, StringComparison.Ordinal);
+        Assert.NotEqual(Good, text);
+        ConfigException e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", text));
+        Assert.StartsWith("vop.json: ", e.Message);
+        Assert.Contains(expected, e.Message);
+        Assert.DoesNotContain("\n", e.Message);
+    }
+
+    [Fact]
+    public void DriverRoleRefusesWhatTheDeviceSideDecides()
+    {
+        string text = Good.Replace("\"role\": \"device\"", "\"role\": \"driver\"", StringComparison.Ordinal);
+        ConfigException e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", text));
+        Assert.Contains("links[0].devices[0].mac: set by the device side", e.Message);
+        text = text.Replace(", \"mac\": \"52:54:00:12:34:56\", \"mtu\": 1500", string.Empty, StringComparison.Ordinal);
+        e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", text));
+        Assert.Contains("links[0].windowSize: the device side sizes the window", e.Message);
+        text = text.Replace("\"windowSize\": \"64M\",", string.Empty, StringComparison.Ordinal);
+        Assert.Equal(LinkRole.Driver, ConfigLoader.Parse("vop.json", text).Links[0].Role);
+    }
+
+    [Fact]
+    public void DuplicatesAreRefused()
+    {
+        string twoLinks = Good.Replace("  ]\n}", ", { \"name\": \"card0\", \"role\": \"device\", \"socket\": \"/run/vop/b.sock\", \"devices\": [ { \"type\": \"net\", \"tap\": \"t2\" } ] } ]\n}", StringComparison.Ordinal);
+        ConfigException e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", twoLinks));
+        Assert.Contains("links[1].name: 'card0' is used by another link", e.Message);
+    }
+
+    [Fact]
+    public void BrokenJsonSaysWhere()
+    {
+        ConfigException e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", "{ \"links\": [ }"));
+        Assert.Contains("not valid JSON at line 1", e.Message);
+        e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", "{}"));
+        Assert.Contains("links: at least one link is required", e.Message);
+    }
+
+    [Fact]
+    public void CheckConfigExitsNonZeroWithOneLine()
+    {
+        string bad = Path.Combine(_dir, "bad.json");
+        File.WriteAllText(bad, Good.Replace("52:54:00:12:34:56", "nope", StringComparison.Ordinal));
+        (int code, string output, string err) = Run.In(null, Run.Vop("check-config", bad));
+        Assert.Equal(2, code);
+        Assert.Equal(string.Empty, output);
+        Assert.Equal($"vop: {bad}: links[0].devices[0].mac: 'nope' is not a MAC address (six hex bytes like 52:54:00:12:34:56)", err.Trim());
+
+        string good = Path.Combine(_dir, "good.json");
+        File.WriteAllText(good, Good);
+        (code, output, err) = Run.In(null, Run.Vop("check-config", good));
+        Assert.True(code == 0, err);
+        Assert.Contains("ok (1 link(s): card0 device with 1 device(s))", output);
+
+        (code, _, err) = Run.In(null, Run.Vop("check-config", Path.Combine(_dir, "missing.json")));
+        Assert.Equal(2, code);
+        Assert.Contains("missing.json: cannot read", err);
+
+        (code, _, err) = Run.In(null, Run.Vop("run", "--config", bad));
+        Assert.Equal(2, code);
+        Assert.Contains("is not a MAC address", err);
+    }
+}
