@@ -9,4 +9,7 @@ internal static partial class NetLog
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "tap {Tap}: pump stopped: {Reason}")]
     public static partial void PumpFailed(ILogger logger, string tap, string reason);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "tap {Tap}: pump stopped after {BusyLoops} busy loops; allocated {Bytes} bytes after warm-up")]
+    public static partial void PumpSummary(ILogger logger, string tap, long busyLoops, long bytes);
 }

@@ -82,6 +82,7 @@ public sealed class NetDeviceBackend : IDeviceBackend, IDisposable
         _tap.SetCarrier(false);
         pump.Stop();
         _pump = null;
+        NetLog.PumpSummary(_log, _options.Tap, pump.BusyLoops, pump.AllocatedAfterWarmup);
     }
 
     public void Dispose()

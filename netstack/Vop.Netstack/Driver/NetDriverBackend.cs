@@ -91,6 +91,7 @@ public sealed class NetDriverBackend : IDriverBackend, IDisposable
         _tap.SetCarrier(false);
         pump.Stop();
         _pump = null;
+        NetLog.PumpSummary(_log, _options.Tap, pump.BusyLoops, pump.AllocatedAfterWarmup);
     }
 
     public void Dispose()

@@ -46,6 +46,16 @@ internal sealed unsafe class NetDriverPump : IDisposable
     private readonly long[] _gso = new long[2];
     private Thread? _thread;
     private volatile bool _stopping;
+    private long _warmAllocated = -1;
+    private long _busyLoops;
+
+    /// <summary>
+    /// Bytes this pump's thread allocated after its first 1,000 busy loops (JIT and tiering settle by
+    /// then); -1 until warm. The hot path allocates nothing, so this stays 0; the daemon logs it at stop.
+    /// </summary>
+    public long AllocatedAfterWarmup { get; private set; } = -1;
+
+    public long BusyLoops => _busyLoops;
 
     public NetDriverPump(string tapName, TapDevice tap, DriverSession session, int mtu)
     {
@@ -219,6 +229,15 @@ internal sealed unsafe class NetDriverPump : IDisposable
             if (moved != 0)
             {
                 lastWork = Stopwatch.GetTimestamp();
+                if (++_busyLoops == 1000)
+                {
+                    _warmAllocated = GC.GetAllocatedBytesForCurrentThread();
+                }
+                else if (_warmAllocated >= 0)
+                {
+                    AllocatedAfterWarmup = GC.GetAllocatedBytesForCurrentThread() - _warmAllocated;
+                }
+
                 continue;
             }
 
