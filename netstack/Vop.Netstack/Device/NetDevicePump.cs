@@ -24,7 +24,7 @@ internal sealed unsafe class NetDevicePump : IDisposable
     // After traffic, keep polling this long before sleeping: a reply usually comes back sooner than an
     // eventfd wake-up takes (tens of microseconds here), so request/response latency skips two wakes.
     // An idle pump sleeps: the spin only follows work.
-    private static readonly long s_spinTicks = Stopwatch.Frequency / 20_000; // 50 µs
+    private static readonly long s_spinTicks = PollWindow.Ticks;
 
     private readonly NetDeviceOptions _options;
     private readonly TapDevice _tap;
