@@ -38,7 +38,22 @@ var pingCommand = new Command("_ping", "ICMP echo with RTT summary") { addressAr
 pingCommand.Hidden = true;
 pingCommand.SetAction(p => Pinger.Run(p.GetValue(addressArgument)!, p.GetValue(countOption), Console.Out));
 
-var root = new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, demo, sink, source, pingCommand };
+var linkArgument = new Argument<string>("LINK") { Description = "link name (the config's links[].name)" };
+var runDirOption = new Option<string>("--run-dir") { Description = "where the daemon keeps port sockets", DefaultValueFactory = _ => "/run/vop" };
+var portOption2 = new Option<string>("--port") { Description = "console port name", DefaultValueFactory = _ => "console" };
+var forceOption = new Option<bool>("--force") { Description = "take over the writer seat from another client" };
+var readonlyOption = new Option<bool>("--readonly") { Description = "watch only" };
+var consoleCommand = new Command("console", "attach the terminal to a link's console (Ctrl-] leaves)") { linkArgument, portOption2, runDirOption, forceOption, readonlyOption };
+consoleCommand.SetAction(p => ConsoleClient.Run(
+    Vop.Appliance.VirtioConsole.EndpointFactory.SocketPath(p.GetValue(runDirOption)!, p.GetValue(linkArgument)!, p.GetValue(portOption2)!),
+    p.GetValue(forceOption),
+    p.GetValue(readonlyOption)));
+
+var sshPortOption = new Option<string>("--port") { Description = "stream port name", DefaultValueFactory = _ => "ssh" };
+var sshProxy = new Command("ssh-proxy", "bridge stdin/stdout to a link's ssh port (for ssh ProxyCommand)") { linkArgument, sshPortOption, runDirOption };
+sshProxy.SetAction(p => SshProxy.Run(Vop.Appliance.VirtioConsole.EndpointFactory.SocketPath(p.GetValue(runDirOption)!, p.GetValue(linkArgument)!, p.GetValue(sshPortOption)!)));
+
+var root = new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, demo, consoleCommand, sshProxy, sink, source, pingCommand };
 return root.Parse(args).Invoke();
 
 static int WithConfig(string path, Func<ApplianceConfig, int> body)

@@ -27,7 +27,7 @@ public sealed class ConfigTests : IDisposable
         LinkConfig l = Assert.Single(c.Links);
         Assert.Equal(LinkRole.Device, l.Role);
         Assert.Equal(64UL << 20, l.WindowSize);
-        Assert.Equal(new byte[] { 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, l.Devices[0].Mac);
+        Assert.Equal(new byte[] { 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, Assert.IsType<NetConfigEntry>(l.Devices[0]).Mac);
         Assert.Equal(4, l.Vectors);
     }
 

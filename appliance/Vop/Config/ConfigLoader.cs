@@ -73,9 +73,9 @@ public static partial class ConfigLoader
 
             for (int d = 0; d < link.Devices.Count; d++)
             {
-                if (!taps.Add(link.Devices[d].Tap))
+                if (link.Devices[d] is NetConfigEntry net && !taps.Add(net.Tap))
                 {
-                    throw new ConfigException($"{path}: links[{i}].devices[{d}].tap: '{link.Devices[d].Tap}' is used by another device");
+                    throw new ConfigException($"{path}: links[{i}].devices[{d}].tap: '{net.Tap}' is used by another device");
                 }
             }
 
@@ -143,7 +143,7 @@ public static partial class ConfigLoader
             throw new ConfigException($"{path}: {at}.vectors: {vectors} must be 2..64");
         }
 
-        var devices = new List<NetConfigEntry>();
+        var devices = new List<DeviceEntry>();
         var deviceNames = new HashSet<string>();
         if (l.Devices is not { Count: > 0 })
         {
@@ -157,7 +157,9 @@ public static partial class ConfigLoader
 
         for (int d = 0; d < l.Devices.Count; d++)
         {
-            NetConfigEntry dev = ValidateDevice(path, $"{at}.devices[{d}]", l.Devices[d], role);
+            DeviceEntry dev = l.Devices[d].Type == "console"
+                ? ValidateConsole(path, $"{at}.devices[{d}]", l.Devices[d], name)
+                : ValidateDevice(path, $"{at}.devices[{d}]", l.Devices[d], role);
             if (!deviceNames.Add(dev.Name))
             {
                 throw new ConfigException($"{path}: {at}.devices[{d}].name: '{dev.Name}' is used by another device of this link");
@@ -176,7 +178,7 @@ public static partial class ConfigLoader
             }
 
             ulong needed = 1UL << 20;
-            foreach (NetConfigEntry dev in devices)
+            foreach (NetConfigEntry dev in devices.OfType<NetConfigEntry>())
             {
                 needed += 2UL * dev.QueueSize * BufferBytes(dev.Mtu);
             }
@@ -202,7 +204,13 @@ public static partial class ConfigLoader
         string type = Required(path, at + ".type", d.Type);
         if (type != "net")
         {
-            throw new ConfigException($"{path}: {at}.type: '{type}' is not a supported device type (net)");
+            throw new ConfigException($"{path}: {at}.type: '{type}' is not a supported device type (net, console)");
+        }
+
+        if (d.End is not null || d.Ports is not null || d.RunDir is not null)
+        {
+            string key = d.End is not null ? "end" : d.Ports is not null ? "ports" : "runDir";
+            throw new ConfigException($"{path}: {at}.{key}: only a console device has it");
         }
 
         string name = d.Name ?? "net0";
@@ -245,6 +253,77 @@ public static partial class ConfigLoader
         }
 
         return new NetConfigEntry(name, tap, mac, mtu, (ushort)queueSize);
+    }
+
+    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")]
+    private static partial Regex PortName();
+
+    private static ConsoleConfigEntry ValidateConsole(string path, string at, DeviceConfigFile d, string link)
+    {
+        if (d.Tap is not null || d.Mac is not null || d.Mtu is not null || d.QueueSize is not null)
+        {
+            string key = d.Tap is not null ? "tap" : d.Mac is not null ? "mac" : d.Mtu is not null ? "mtu" : "queueSize";
+            throw new ConfigException($"{path}: {at}.{key}: a console device has no {key}");
+        }
+
+        ConsoleEnd end = Required(path, at + ".end", d.End) switch
+        {
+            "host" => ConsoleEnd.Host,
+            "card" => ConsoleEnd.Card,
+            string other => throw new ConfigException($"{path}: {at}.end: '{other}' must be host or card"),
+        };
+
+        List<PortConfigFile> files = d.Ports ?? [new() { Name = "console" }, new() { Name = "ssh" }];
+        if (files.Count is 0 or > 7)
+        {
+            throw new ConfigException($"{path}: {at}.ports: a console device has 1 to 7 ports");
+        }
+
+        var ports = new List<PortEntry>();
+        for (int i = 0; i < files.Count; i++)
+        {
+            string pat = $"{at}.ports[{i}]";
+            string name = Required(path, pat + ".name", files[i].Name);
+            if (!PortName().IsMatch(name))
+            {
+                throw new ConfigException($"{path}: {pat}.name: '{name}' must be 1-64 of letters, digits, . _ -");
+            }
+
+            if (ports.Any(p => p.Name == name))
+            {
+                throw new ConfigException($"{path}: {pat}.name: '{name}' is used by another port");
+            }
+
+            if (files[i].Command is { Count: 0 })
+            {
+                throw new ConfigException($"{path}: {pat}.command: must name a program");
+            }
+
+            if (files[i].Command is not null && files[i].Connect is not null)
+            {
+                throw new ConfigException($"{path}: {pat}: command and connect are alternatives; give one");
+            }
+
+            if (files[i].Connect is string c && !System.Net.IPEndPoint.TryParse(c, out _))
+            {
+                throw new ConfigException($"{path}: {pat}.connect: '{c}' is not an address:port");
+            }
+
+            ports.Add(new PortEntry(name, files[i].Command, files[i].Connect));
+        }
+
+        string runDir = d.RunDir ?? "/run/vop";
+        if (!runDir.StartsWith('/'))
+        {
+            throw new ConfigException($"{path}: {at}.runDir: '{runDir}' must be an absolute path");
+        }
+
+        if (Encoding.UTF8.GetByteCount(Path.Combine(runDir, link, "x.sock")) + ports.Max(p => p.Name.Length) > 107)
+        {
+            throw new ConfigException($"{path}: {at}.runDir: '{runDir}' makes socket paths longer than 107 bytes");
+        }
+
+        return new ConsoleConfigEntry(d.Name ?? "console0", end, ports, runDir);
     }
 
     private static string Required(string path, string at, string? value) =>

@@ -36,6 +36,21 @@ public sealed class DeviceConfigFile
     public int? Mtu { get; set; }
 
     public int? QueueSize { get; set; }
+
+    public string? End { get; set; }
+
+    public List<PortConfigFile>? Ports { get; set; }
+
+    public string? RunDir { get; set; }
+}
+
+public sealed class PortConfigFile
+{
+    public string? Name { get; set; }
+
+    public List<string>? Command { get; set; }
+
+    public string? Connect { get; set; }
 }
 
 /// <summary>A validated configuration.</summary>
@@ -47,6 +62,21 @@ public enum LinkRole
     Driver,
 }
 
-public sealed record LinkConfig(string Name, string Kind, LinkRole Role, string Socket, ulong WindowSize, int Vectors, IReadOnlyList<NetConfigEntry> Devices);
+public sealed record LinkConfig(string Name, string Kind, LinkRole Role, string Socket, ulong WindowSize, int Vectors, IReadOnlyList<DeviceEntry> Devices);
 
-public sealed record NetConfigEntry(string Name, string Tap, byte[] Mac, int Mtu, ushort QueueSize);
+/// <summary>A validated device of a link.</summary>
+public abstract record DeviceEntry(string Name);
+
+public sealed record NetConfigEntry(string Name, string Tap, byte[] Mac, int Mtu, ushort QueueSize) : DeviceEntry(Name);
+
+/// <summary>Which physical end a console device sits on; independent of the device/driver role.</summary>
+public enum ConsoleEnd
+{
+    Host,
+    Card,
+}
+
+/// <summary>A console port: on the card end, what serves it (a command on a PTY, or a TCP endpoint).</summary>
+public sealed record PortEntry(string Name, IReadOnlyList<string>? Command, string? Connect);
+
+public sealed record ConsoleConfigEntry(string Name, ConsoleEnd End, IReadOnlyList<PortEntry> Ports, string RunDir) : DeviceEntry(Name);

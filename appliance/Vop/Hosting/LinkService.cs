@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Vop.Appliance.Config;
+using Vop.Appliance.VirtioConsole;
 using Vop.Links.Devices;
 using Vop.Links.Loopback;
 using Vop.Netstack;
@@ -61,10 +62,15 @@ public sealed class LinkService : IHostedService, IDisposable
     private void StartDeviceSide()
     {
         var backends = new List<IDeviceBackend>();
-        foreach (NetConfigEntry d in _config.Devices)
+        foreach (DeviceEntry entry in _config.Devices)
         {
-            var backend = new NetDeviceBackend(new NetDeviceOptions(d.Name, d.Tap, d.Mac, d.Mtu, d.QueueSize), _log);
-            _owned.Add(backend);
+            IDeviceBackend backend = entry switch
+            {
+                NetConfigEntry d => new NetDeviceBackend(new NetDeviceOptions(d.Name, d.Tap, d.Mac, d.Mtu, d.QueueSize), _log),
+                ConsoleConfigEntry c => new ConsoleDeviceBackend(c.Name, [.. c.Ports.Select(p => p.Name)], EndpointFactory.Create(_config.Name, c)),
+                _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
+            };
+            _owned.Add((IDisposable)backend);
             backends.Add(backend);
         }
 
@@ -81,10 +87,15 @@ public sealed class LinkService : IHostedService, IDisposable
     private void StartDriverSide()
     {
         var backends = new List<IDriverBackend>();
-        foreach (NetConfigEntry d in _config.Devices)
+        foreach (DeviceEntry entry in _config.Devices)
         {
-            var backend = new NetDriverBackend(new NetDriverOptions(d.Name, d.Tap), _log);
-            _owned.Add(backend);
+            IDriverBackend backend = entry switch
+            {
+                NetConfigEntry d => new NetDriverBackend(new NetDriverOptions(d.Name, d.Tap), _log),
+                ConsoleConfigEntry c => new ConsoleDriverBackend(c.Name, EndpointFactory.Create(_config.Name, c), _log),
+                _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
+            };
+            _owned.Add((IDisposable)backend);
             backends.Add(backend);
         }
 

@@ -19,6 +19,7 @@ public enum RingErrorKind
     UsedJump = 10,    // used idx ran ahead of what is outstanding
     Feature = 11,     // feature negotiation garbage
     BadLayout = 12,   // ring placement outside the window, misaligned or overlapping
+    Control = 13,     // a device's control message broke its protocol (virtio-console: unknown port, bad event, oversize)
 }
 
 public static class RingErrorKindNames
@@ -26,7 +27,7 @@ public static class RingErrorKindNames
     private static readonly string[] s_names =
     [
         "none", "bad_head", "bad_next", "loop", "indirect", "out_of_window", "avail_jump",
-        "desc_order", "used_id", "used_len", "used_jump", "feature", "bad_layout",
+        "desc_order", "used_id", "used_len", "used_jump", "feature", "bad_layout", "control",
     ];
 
     /// <summary>The Prometheus label value of <paramref name="kind"/>.</summary>

@@ -1,0 +1,207 @@
+using Vop.Links;
+using Vop.Links.Doorbells;
+using Vop.Links.Interop;
+using Vop.Links.Rings;
+
+namespace Vop.Appliance.VirtioConsole;
+
+/// <summary>
+/// What both roles' console pumps share: one thread per console device (console traffic is light), the
+/// port table, the outgoing control message queue, protocol violations as a quarantine, and the sleep:
+/// epoll on the link's doorbells and the endpoints' wake-up eventfd.
+/// </summary>
+internal abstract class ConsolePumpBase : IDisposable
+{
+    protected const int ChunkBytes = ConsoleProtocol.PortBufferSize;
+
+    private readonly EventFdDoorbell _stop = new();
+    private Thread? _thread;
+    private volatile bool _stopping;
+
+    protected ConsolePumpBase(string name, ILinkEnd end, EventFdDoorbell work, int ports)
+    {
+        Name = name;
+        End = end;
+        Work = work;
+        Ports = new ConsolePort[ports];
+        for (int i = 0; i < ports; i++)
+        {
+            Ports[i] = new ConsolePort(i);
+        }
+    }
+
+    public string Name { get; }
+
+    protected ILinkEnd End { get; }
+
+    protected EventFdDoorbell Work { get; }
+
+    protected ConsolePort[] Ports { get; }
+
+    protected Queue<byte[]> ControlOut { get; } = new();
+
+    /// <summary>None while healthy; <see cref="RingErrorKind.Control"/> after a protocol violation, or a ring fault.</summary>
+    public RingErrorKind Fault { get; private set; }
+
+    /// <summary>Why the device was quarantined, for the log.</summary>
+    public string? FaultDetail { get; private set; }
+
+    protected bool Stopping => _stopping;
+
+    public void Start()
+    {
+        _thread = new Thread(Run) { Name = $"vop-console-{Name}", IsBackground = true };
+        _thread.Start();
+    }
+
+    public void Stop()
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        _stopping = true;
+        _stop.Ring();
+        _thread?.Join();
+        _stop.Dispose();
+        foreach (ConsolePort p in Ports)
+        {
+            if (p.PeerOpen)
+            {
+                p.Endpoint?.PeerOpenChanged(false);
+            }
+        }
+    }
+
+    public void Dispose() => Stop();
+
+    protected void Violation(string why)
+    {
+        if (Fault == RingErrorKind.None)
+        {
+            Fault = RingErrorKind.Control;
+            FaultDetail = why;
+        }
+    }
+
+    protected void RingFault(RingErrorKind kind)
+    {
+        if (Fault == RingErrorKind.None && kind != RingErrorKind.None)
+        {
+            Fault = kind;
+            FaultDetail = kind.Label();
+        }
+    }
+
+    /// <summary>One pass over every queue; returns whether anything moved.</summary>
+    protected abstract bool Pass();
+
+    /// <summary>Arms notifications on every queue; true when work is already there.</summary>
+    protected abstract bool Arm();
+
+    protected virtual void Begin()
+    {
+    }
+
+    private void Run()
+    {
+        using var epoll = new Epoll(16);
+        var fds = new HashSet<int> { _stop.Fd, Work.Fd };
+        for (int v = 1; v < End.VectorCount; v++)
+        {
+            fds.Add(End.LocalDoorbell(v).Fd);
+        }
+
+        foreach (int fd in fds)
+        {
+            epoll.Add(fd);
+        }
+
+        Begin();
+        while (!_stopping && Fault == RingErrorKind.None)
+        {
+            if (Pass())
+            {
+                continue;
+            }
+
+            if (Arm())
+            {
+                continue;
+            }
+
+            int n = epoll.Wait(100);
+            for (int i = 0; i < n; i++)
+            {
+                int fd = epoll.ReadyFd(i);
+                if (fd == Work.Fd)
+                {
+                    Work.Drain();
+                }
+                else if (fd != _stop.Fd)
+                {
+                    for (int v = 1; v < End.VectorCount; v++)
+                    {
+                        if (End.LocalDoorbell(v).Fd == fd)
+                        {
+                            End.LocalDoorbell(v).Drain();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>PORT_OPEN from the peer: an open applies at once, a close once the peer's earlier bytes are in.</summary>
+    protected static void PeerOpen(ConsolePort port, bool open)
+    {
+        if (open)
+        {
+            port.ClosePending = false;
+            if (!port.PeerOpen)
+            {
+                port.PeerOpen = true;
+                port.Endpoint?.PeerOpenChanged(true);
+            }
+        }
+        else if (port.PeerOpen)
+        {
+            port.ClosePending = true;
+        }
+    }
+
+    /// <summary>Applies a pending close once the port's incoming queue is drained.</summary>
+    protected static void SettleClose(ConsolePort port, bool drained)
+    {
+        if (port.ClosePending && drained)
+        {
+            port.ClosePending = false;
+            port.PeerOpen = false;
+            port.Endpoint?.PeerOpenChanged(false);
+        }
+    }
+
+    /// <summary>Our PORT_OPEN state changed; a close waits until our queued bytes went out (while they can).</summary>
+    protected static bool WantsOpenUpdate(ConsolePort p, PortEndpoint e) =>
+        p.SentOpen != e.LocalOpen && (e.LocalOpen || e.Outbound.Count == 0 || !p.PeerOpen);
+
+    /// <summary>Copies the readable bytes of a chain out of the window.</summary>
+    protected static byte[] Gather(in Links.Windows.WindowAccessor w, ReadOnlySpan<BufferSegment> segs, ulong total)
+    {
+        var data = new byte[total];
+        int at = 0;
+        foreach (BufferSegment s in segs)
+        {
+            if (s.DeviceWritable)
+            {
+                break;
+            }
+
+            w.Bytes(s.Offset, (int)s.Length).CopyTo(data.AsSpan(at));
+            at += (int)s.Length;
+        }
+
+        return data;
+    }
+}
