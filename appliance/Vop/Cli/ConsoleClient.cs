@@ -10,7 +10,7 @@ namespace Vop.Appliance.Cli;
 /// prints "Escape character is ^]" once attached, leaves on Ctrl-], forwards window size changes.
 /// Speaks the framed client protocol of the port socket ([type][le16 len][data]; 0 bytes, 1 resize).
 /// </summary>
-public static class ConsoleClient
+public static unsafe class ConsoleClient
 {
     private const byte Escape = 0x1d; // Ctrl-]
 
@@ -31,23 +31,21 @@ public static class ConsoleClient
         socket.Send(Encoding.ASCII.GetBytes($"\0vop1 {mode}\n"));
         string? saved = Stty("-g");
         Stty("raw -echo");
-        System.Console.Out.Write($"Connected to {socketPath}\r\nEscape character is ^] (Ctrl + ])\r\n");
-        System.Console.Out.Flush();
+        WriteAll(1, Encoding.UTF8.GetBytes($"Connected to {socketPath}\r\nEscape character is ^] (Ctrl + ])\r\n"));
         SendSize(socket);
         using PosixSignalRegistration winch = PosixSignalRegistration.Create(PosixSignal.SIGWINCH, _ => SendSize(socket));
 
         var done = new ManualResetEventSlim();
+        // Raw fds 0 and 1, not System.Console: its terminal layer buffers input by line and echoes it.
         var down = new Thread(() =>
         {
-            using Stream stdout = System.Console.OpenStandardOutput();
             var b = new byte[16 * 1024];
             try
             {
                 int n;
                 while ((n = socket.Receive(b)) > 0)
                 {
-                    stdout.Write(b, 0, n);
-                    stdout.Flush();
+                    WriteAll(1, b.AsSpan(0, n));
                 }
             }
             catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
@@ -61,12 +59,11 @@ public static class ConsoleClient
 
         var up = new Thread(() =>
         {
-            using Stream stdin = System.Console.OpenStandardInput();
             var b = new byte[4096];
             try
             {
                 int n;
-                while ((n = stdin.Read(b, 0, b.Length)) > 0)
+                while ((n = ReadSome(0, b)) > 0)
                 {
                     int esc = Array.IndexOf(b, Escape, 0, n);
                     int len = esc >= 0 ? esc : n;
@@ -96,7 +93,7 @@ public static class ConsoleClient
             Stty(saved);
         }
 
-        System.Console.Out.Write("\r\n");
+        WriteAll(1, "\r\n"u8);
         return 0;
     }
 
@@ -110,12 +107,57 @@ public static class ConsoleClient
         return f;
     }
 
+    private static int ReadSome(int fd, byte[] buffer)
+    {
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                long n = Tmds.Linux.LibC.read(fd, p, (Tmds.Linux.size_t)buffer.Length);
+                if (n >= 0 || Tmds.Linux.LibC.errno != 4)
+                {
+                    return (int)Math.Max(n, 0);
+                }
+            }
+        }
+    }
+
+    private static void WriteAll(int fd, ReadOnlySpan<byte> data)
+    {
+        fixed (byte* p = data)
+        {
+            int off = 0;
+            while (off < data.Length)
+            {
+                long n = Tmds.Linux.LibC.write(fd, p + off, (Tmds.Linux.size_t)(data.Length - off));
+                if (n <= 0)
+                {
+                    if (n < 0 && Tmds.Linux.LibC.errno == 4)
+                    {
+                        continue;
+                    }
+
+                    return;
+                }
+
+                off += (int)n;
+            }
+        }
+    }
+
     private static void SendSize(Socket socket)
     {
         try
         {
-            int cols = System.Console.WindowWidth;
-            int rows = System.Console.WindowHeight;
+            // TIOCGWINSZ on stdout: rows, cols.
+            ushort* ws = stackalloc ushort[4];
+            if (Tmds.Linux.LibC.ioctl(1, 0x5413, ws) != 0)
+            {
+                return;
+            }
+
+            int rows = ws[0];
+            int cols = ws[1];
             if (cols > 0 && rows > 0)
             {
                 socket.Send(Frame(1, [(byte)cols, (byte)(cols >> 8), (byte)rows, (byte)(rows >> 8)]));

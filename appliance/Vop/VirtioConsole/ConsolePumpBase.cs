@@ -158,7 +158,14 @@ internal abstract class ConsolePumpBase : IDisposable
     {
         if (open)
         {
-            port.ClosePending = false;
+            if (port.ClosePending)
+            {
+                // A new session before the old close settled: close the old one first.
+                port.ClosePending = false;
+                port.PeerOpen = false;
+                port.Endpoint?.PeerOpenChanged(false);
+            }
+
             if (!port.PeerOpen)
             {
                 port.PeerOpen = true;

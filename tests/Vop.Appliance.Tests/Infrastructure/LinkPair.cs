@@ -13,7 +13,7 @@ public sealed class LinkPair : IDisposable
     private static int s_counter;
     private readonly int _mtu;
 
-    public LinkPair(int mtu = 1500)
+    public LinkPair(int mtu = 1500, string[]? consoleCommand = null)
     {
         Run.RequireRoot();
         _mtu = mtu;
@@ -25,23 +25,25 @@ public sealed class LinkPair : IDisposable
         Dir = Path.Combine("/tmp", $"vop-e2e-{Id}");
         Directory.CreateDirectory(Dir);
         Socket = Path.Combine(Dir, "link.sock");
+        var hostDevices = new List<object> { new { type = "net", name = "net0", tap = HostTap, mac = "52:54:00:0e:2e:01", mtu } };
+        var cardDevices = new List<object> { new { type = "net", name = "net0", tap = CardTap } };
+        if (consoleCommand is not null)
+        {
+            hostDevices.Add(new { type = "console", name = "console0", end = "host", runDir = RunDir, ports = new[] { new { name = "console" }, new { name = "ssh" } } });
+            cardDevices.Add(new
+            {
+                type = "console", name = "console0", end = "card",
+                ports = new object[] { new { name = "console", command = consoleCommand }, new { name = "ssh", connect = "127.0.0.1:22" } },
+            });
+        }
+
         File.WriteAllText(HostConfig, JsonSerializer.Serialize(new
         {
-            links = new[]
-            {
-                new
-                {
-                    name = "card0", kind = "loopback", role = "device", socket = Socket, windowSize = "64M",
-                    devices = new[] { new { type = "net", name = "net0", tap = HostTap, mac = "52:54:00:0e:2e:01", mtu } },
-                },
-            },
+            links = new[] { new { name = "card0", kind = "loopback", role = "device", socket = Socket, windowSize = "64M", devices = hostDevices } },
         }));
         File.WriteAllText(CardConfig, JsonSerializer.Serialize(new
         {
-            links = new[]
-            {
-                new { name = "host", kind = "loopback", role = "driver", socket = Socket, devices = new[] { new { type = "net", name = "net0", tap = CardTap } } },
-            },
+            links = new[] { new { name = "host", kind = "loopback", role = "driver", socket = Socket, devices = cardDevices } },
         }));
         foreach (string ns in new[] { HostNs, CardNs })
         {
@@ -61,6 +63,9 @@ public sealed class LinkPair : IDisposable
     public string Dir { get; }
 
     public string Socket { get; }
+
+    /// <summary>Where the host end puts its port sockets: RunDir/card0/PORT.sock.</summary>
+    public string RunDir => Path.Combine(Dir, "run");
 
     public string HostTap => "vh0";
 

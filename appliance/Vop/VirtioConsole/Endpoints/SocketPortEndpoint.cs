@@ -28,6 +28,7 @@ public sealed class SocketPortEndpoint : PortEndpoint
     private readonly Thread _acceptor;
     private Client? _writer;
     private volatile bool _disposed;
+    private volatile bool _peerOpen;
 
     public SocketPortEndpoint(string name, string path, bool console)
         : base(name)
@@ -87,6 +88,7 @@ public sealed class SocketPortEndpoint : PortEndpoint
 
     public override void PeerOpenChanged(bool open)
     {
+        _peerOpen = open;
         if (!_console && !open)
         {
             // The card end closed the stream (or went away): end the client's session once its bytes are out.
@@ -117,6 +119,17 @@ public sealed class SocketPortEndpoint : PortEndpoint
                 }
 
                 continue;
+            }
+
+            if (!_console)
+            {
+                // PORT_OPEN carries no session id: a new stream session starts only once the card end has
+                // closed the previous one, so a late close can never hit the new session.
+                long deadline = Environment.TickCount64 + 10_000;
+                while (_peerOpen && Environment.TickCount64 < deadline && !_disposed)
+                {
+                    Thread.Sleep(10);
+                }
             }
 
             var client = new Client(this, s);
@@ -234,6 +247,8 @@ public sealed class SocketPortEndpoint : PortEndpoint
 
         public string Mode { get; set; } = "raw";
 
+        private bool _helloDone;
+
         public void Start()
         {
             new Thread(ReadLoop) { Name = "vop-port-client-in", IsBackground = true }.Start();
@@ -310,7 +325,7 @@ public sealed class SocketPortEndpoint : PortEndpoint
         {
             while (true)
             {
-                if (pending.Count > 0 && pending[0] == 0)
+                if (!_helloDone && pending.Count > 0 && pending[0] == 0)
                 {
                     int nl = pending.IndexOf((byte)'\n');
                     if (nl < 0)
@@ -320,6 +335,7 @@ public sealed class SocketPortEndpoint : PortEndpoint
 
                     string hello = Encoding.ASCII.GetString([.. pending.GetRange(1, nl - 1)]);
                     pending.RemoveRange(0, nl + 1);
+                    _helloDone = true;
                     string[] words = hello.Split(' ');
                     _owner.Hello(this, words.Length > 1 ? words[1] : "raw");
                     continue;
