@@ -1,5 +1,5 @@
 using Vop.Links.Diagnostics;
-using Vop.Links.Tests.Infrastructure;
+using Vop.Links.Loopback;
 
 namespace Vop.Links.Tests;
 

@@ -1,3 +1,4 @@
+using Vop.Links.Loopback;
 using Vop.Links.Windows;
 
 namespace Vop.Links.Tests;
@@ -7,7 +8,7 @@ public class WindowTests
     [Fact]
     public void MemfdWindowIsSharedBetweenTwoMappings()
     {
-        using var link = new Infrastructure.InProcessLink(1 << 20);
+        using var link = new InProcessLink(1 << 20);
         link.DeviceWindow.Accessor.WriteU64(0x1234 * 8, 0xfeedface_cafebeef);
         Assert.Equal(0xfeedface_cafebeefUL, link.DriverWindow.Accessor.ReadU64(0x1234 * 8));
     }

@@ -1,11 +1,13 @@
+using Tmds.Linux;
 using Vop.Links.Doorbells;
+using Vop.Links.Interop;
 using Vop.Links.Windows;
 
-namespace Vop.Links.Tests.Infrastructure;
+namespace Vop.Links.Loopback;
 
 /// <summary>
 /// Both ends of a link in one process: one memfd window mapped twice (as two processes would) and real
-/// eventfds per vector and direction. For tests that need threads on both sides without the socket.
+/// eventfds per vector and direction. For embedding both roles in one process, and for tests.
 /// </summary>
 public sealed class InProcessLink : IDisposable
 {
@@ -15,8 +17,8 @@ public sealed class InProcessLink : IDisposable
     public InProcessLink(ulong windowSize, int vectors = 4)
     {
         DeviceWindow = SharedWindow.CreateMemfd("vop-test", windowSize);
-        int dup = Tmds.Linux.LibC.dup(DeviceWindow.Fd!.Fd);
-        DriverWindow = SharedWindow.MapFd(new Interop.SafeFd(dup), 0, windowSize, "memfd:vop-test (second mapping)");
+        int dup = Errno.Check(LibC.dup(DeviceWindow.Fd!.Fd), "dup(memfd)");
+        DriverWindow = SharedWindow.MapFd(new SafeFd(dup), 0, windowSize, "memfd:vop-test (second mapping)");
         _toDevice = new EventFdDoorbell[vectors];
         _toDriver = new EventFdDoorbell[vectors];
         for (int v = 0; v < vectors; v++)
