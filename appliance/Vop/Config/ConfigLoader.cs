@@ -137,7 +137,7 @@ public static partial class ConfigLoader
             throw new ConfigException($"{path}: {at}.socket: '{socket}' must be an absolute path of at most 107 bytes");
         }
 
-        int vectors = l.Vectors ?? 4;
+        int vectors = l.Vectors ?? 16;
         if (vectors is < 2 or > 64)
         {
             throw new ConfigException($"{path}: {at}.vectors: {vectors} must be 2..64");
@@ -166,6 +166,12 @@ public static partial class ConfigLoader
             }
 
             devices.Add(dev);
+        }
+
+        int queues = devices.Sum(d => d is ConsoleConfigEntry c ? 2 + (2 * c.Ports.Count) : 2);
+        if (role == LinkRole.Device && queues + 1 > vectors)
+        {
+            throw new ConfigException($"{path}: {at}.vectors: {vectors} is too few: the devices have {queues} queues and each needs its own vector, plus one for control");
         }
 
         ulong window = 0;

@@ -81,11 +81,14 @@ public static partial class DemoRunner
         {
             Directory.CreateDirectory(_dir);
             string socket = Path.Combine(_dir, "card0.sock");
+            string runDir = Path.Combine(_dir, "run");
+            string shell = File.Exists("/bin/bash") ? "/bin/bash" : "/bin/sh";
             File.WriteAllText(Path.Combine(_dir, "host.json"), $$"""
                 {
                   "links": [
                     { "name": "card0", "kind": "loopback", "role": "device", "socket": "{{socket}}", "windowSize": "64M",
-                      "devices": [ { "type": "net", "name": "net0", "tap": "vop-card0", "mac": "52:54:00:a1:b2:c3", "mtu": 1500 } ] }
+                      "devices": [ { "type": "net", "name": "net0", "tap": "vop-card0", "mac": "52:54:00:a1:b2:c3", "mtu": 1500 },
+                                   { "type": "console", "name": "console0", "end": "host", "runDir": "{{runDir}}" } ] }
                   ]
                 }
                 """);
@@ -93,7 +96,9 @@ public static partial class DemoRunner
                 {
                   "links": [
                     { "name": "host", "kind": "loopback", "role": "driver", "socket": "{{socket}}",
-                      "devices": [ { "type": "net", "name": "net0", "tap": "vop0" } ] }
+                      "devices": [ { "type": "net", "name": "net0", "tap": "vop0" },
+                                   { "type": "console", "name": "console0", "end": "card",
+                                     "ports": [ { "name": "console", "command": [ "{{shell}}", "-l" ] }, { "name": "ssh", "connect": "127.0.0.1:22" } ] } ] }
                   ]
                 }
                 """);
@@ -150,6 +155,13 @@ public static partial class DemoRunner
             Console.WriteLine($"  sudo ip netns exec {_cardNs} bash                          # a shell on the 'card'");
             Console.WriteLine($"  sudo ethtool -k ... / ip -n {_hostNs} -d link show vop-card0");
             Console.WriteLine($"  logs: {_dir}/host.log  {_dir}/card.log   configs: {_dir}/host.json  {_dir}/card.json");
+            string self = string.Join(' ', Shell.Self());
+            Console.WriteLine();
+            Console.WriteLine("The card's console (a shell on a PTY, carried by virtio-console; Ctrl-] leaves):");
+            Console.WriteLine($"  sudo {self} console card0 --run-dir {_dir}/run");
+            Console.WriteLine("SSH into the card over the console's ssh port (start an sshd in the card namespace first):");
+            Console.WriteLine($"  sudo ip netns exec {_cardNs} /usr/sbin/sshd -o ListenAddress=127.0.0.1");
+            Console.WriteLine($"  sudo ssh -o ProxyCommand='{self} ssh-proxy card0 --run-dir {_dir}/run' root@card0");
         }
 
         private double Throughput(string fromNs, string toNs, string toAddress)

@@ -18,7 +18,7 @@ internal sealed class ConsoleDevicePump : ConsolePumpBase
     private bool _deviceReady;
 
     public ConsoleDevicePump(string name, DeviceSession session, EventFdDoorbell work, IReadOnlyList<(string Name, PortEndpoint Endpoint)> ports)
-        : base(name, session.End, work, ports.Count)
+        : base(name, session.End, session.Slot.Vectors, work, ports.Count)
     {
         _session = session;
         _q = session.Queues;

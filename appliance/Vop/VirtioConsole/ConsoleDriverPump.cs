@@ -23,7 +23,7 @@ internal sealed class ConsoleDriverPump : ConsolePumpBase
     private readonly Stack<ushort>[] _free;
 
     public ConsoleDriverPump(string name, DriverSession session, EventFdDoorbell work, PortSet endpoints, int ports)
-        : base(name, session.End, work, ports)
+        : base(name, session.End, session.Slot.Vectors, work, ports)
     {
         _session = session;
         _endpoints = endpoints;

@@ -15,13 +15,15 @@ internal abstract class ConsolePumpBase : IDisposable
     protected const int ChunkBytes = ConsoleProtocol.PortBufferSize;
 
     private readonly EventFdDoorbell _stop = new();
+    private readonly ushort[] _vectors;
     private Thread? _thread;
     private volatile bool _stopping;
 
-    protected ConsolePumpBase(string name, ILinkEnd end, EventFdDoorbell work, int ports)
+    protected ConsolePumpBase(string name, ILinkEnd end, IReadOnlyList<ushort> vectors, EventFdDoorbell work, int ports)
     {
         Name = name;
         End = end;
+        _vectors = [.. vectors.Distinct()];
         Work = work;
         Ports = new ConsolePort[ports];
         for (int i = 0; i < ports; i++)
@@ -107,8 +109,9 @@ internal abstract class ConsolePumpBase : IDisposable
     private void Run()
     {
         using var epoll = new Epoll(16);
+        // Only this device's own vectors: another device's eventfds are its pump's to drain.
         var fds = new HashSet<int> { _stop.Fd, Work.Fd };
-        for (int v = 1; v < End.VectorCount; v++)
+        foreach (ushort v in _vectors)
         {
             fds.Add(End.LocalDoorbell(v).Fd);
         }
@@ -141,7 +144,7 @@ internal abstract class ConsolePumpBase : IDisposable
                 }
                 else if (fd != _stop.Fd)
                 {
-                    for (int v = 1; v < End.VectorCount; v++)
+                    foreach (ushort v in _vectors)
                     {
                         if (End.LocalDoorbell(v).Fd == fd)
                         {

@@ -50,12 +50,21 @@ public sealed class DeviceSideLink : IDisposable
         _live = new bool[devices.Count];
         _quarantined = new bool[devices.Count];
         ulong ring = 4096;
+        int queues = 0;
         foreach (IDeviceBackend d in devices)
         {
             foreach (ushort size in d.QueueSizes)
             {
                 ring += RingAreaAllocator.BytesFor(size);
+                queues++;
             }
+        }
+
+        // Every queue gets a vector of its own: an eventfd is drained by whoever waits on it, so two
+        // pumps sharing one would steal each other's wake-ups.
+        if (queues + 1 > end.VectorCount)
+        {
+            throw new ArgumentException($"link {name}: {queues} queues need {queues + 1} doorbell vectors (one per queue and control), the link has {end.VectorCount}");
         }
 
         _ringArea = ring;
@@ -118,7 +127,7 @@ public sealed class DeviceSideLink : IDisposable
             for (int q = 0; q < layouts.Length; q++)
             {
                 layouts[q] = rings.Allocate(d.QueueSizes[q]);
-                vectors[q] = (ushort)(1 + ((vector++ - 1) % (_end.VectorCount - 1)));
+                vectors[q] = vector++;
             }
 
             _slots[i] = new DeviceSlot(w, i, d.Type, d.OfferedFeatures, layouts, vectors);
