@@ -28,7 +28,7 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(LinkRole.Device, l.Role);
         Assert.Equal(64UL << 20, l.WindowSize);
         Assert.Equal(new byte[] { 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, Assert.IsType<NetConfigEntry>(l.Devices[0]).Mac);
-        Assert.Equal(4, l.Vectors);
+        Assert.Equal(16, l.Vectors);
     }
 
     [Theory]
@@ -60,6 +60,25 @@ public sealed class ConfigTests : IDisposable
         Assert.StartsWith("vop.json: ", e.Message);
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain("\n", e.Message);
+    }
+
+    [Fact]
+    public void ConsoleDevicesAreValidated()
+    {
+        string console = Good.Replace("\"mtu\": 1500 } ]", "\"mtu\": 1500 }, { \"type\": \"console\", \"end\": \"host\" } ]", StringComparison.Ordinal);
+        ConsoleConfigEntry c = Assert.IsType<ConsoleConfigEntry>(ConfigLoader.Parse("vop.json", console).Links[0].Devices[1]);
+        Assert.Equal(ConsoleEnd.Host, c.End);
+        Assert.Equal(["console", "ssh"], c.Ports.Select(p => p.Name));
+        Assert.Equal("/run/vop", c.RunDir);
+
+        string Bad(string device) => Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", Good.Replace("\"mtu\": 1500 } ]", "\"mtu\": 1500 }, " + device + " ]", StringComparison.Ordinal))).Message;
+        Assert.Contains("devices[1].end: 'middle' must be host or card", Bad("{ \"type\": \"console\", \"end\": \"middle\" }"));
+        Assert.Contains("devices[1].end: required", Bad("{ \"type\": \"console\" }"));
+        Assert.Contains("devices[1].tap: a console device has no tap", Bad("{ \"type\": \"console\", \"end\": \"card\", \"tap\": \"x\" }"));
+        Assert.Contains("devices[1].ports[1].name: 'ssh' is used by another port", Bad("{ \"type\": \"console\", \"end\": \"card\", \"ports\": [ { \"name\": \"ssh\" }, { \"name\": \"ssh\" } ] }"));
+        Assert.Contains("devices[1].ports[0].connect: 'here' is not an address:port", Bad("{ \"type\": \"console\", \"end\": \"card\", \"ports\": [ { \"name\": \"ssh\", \"connect\": \"here\" } ] }"));
+        Assert.Contains("devices[1].ports: a console device has 1 to 7 ports", Bad("{ \"type\": \"console\", \"end\": \"card\", \"ports\": [ ] }"));
+        Assert.Contains("links[0].vectors: 4 is too few", Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", console.Replace("\"windowSize\"", "\"vectors\": 4, \"windowSize\"", StringComparison.Ordinal))).Message);
     }
 
     [Fact]

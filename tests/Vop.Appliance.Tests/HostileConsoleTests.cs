@@ -17,7 +17,7 @@ namespace Vop.Appliance.Tests;
 /// </summary>
 public sealed class HostileConsoleTests : IDisposable
 {
-    private readonly InProcessLink _link = new(4 << 20);
+    private readonly InProcessLink _link = new(4 << 20, vectors: 8);
     private readonly ConsoleDeviceBackend _console;
     private readonly DeviceSideLink _deviceSide;
 
