@@ -143,6 +143,21 @@ public sealed class ConsoleEndToEndTests
         }
     }
 
+    [Fact]
+    public void ConsolePtySymlinkWorksForTerminalPrograms()
+    {
+        using var pair = new LinkPair(consoleCommand: s_shell);
+        pair.Up();
+        string pty = Path.Combine(pair.RunDir, "card0", "console.pty");
+        Assert.True(Run.WaitUntil(() => File.Exists(pty), TimeSpan.FromSeconds(10)), "no console.pty symlink");
+        Assert.StartsWith("/dev/pts/", new FileInfo(pty).LinkTarget);
+        // What a terminal program does: open the tty, type a command, read the answer.
+        (int code, string output, string err) = Run.In(null, TimeSpan.FromSeconds(30), "sh", "-c",
+            $"exec 3<>'{pty}'; sleep 0.5; printf 'echo pty-$((2+3))\r' >&3; timeout 3 cat <&3; true");
+        Assert.True(code == 0, err);
+        Assert.Contains("pty-5", output);
+    }
+
     private static string Sha(string file)
     {
         using FileStream f = File.OpenRead(file);

@@ -29,6 +29,7 @@ public sealed class SocketPortEndpoint : PortEndpoint
     private Client? _writer;
     private volatile bool _disposed;
     private volatile bool _peerOpen;
+    private readonly PtyMirror? _pty;
 
     public SocketPortEndpoint(string name, string path, bool console)
         : base(name)
@@ -47,11 +48,26 @@ public sealed class SocketPortEndpoint : PortEndpoint
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         _listener.Listen(16);
         LocalOpen = console;
+        if (console)
+        {
+            // Typing into the PTY counts as the writer's input while no socket client holds the seat.
+            _pty = new PtyMirror(Path.ChangeExtension(path, ".pty"), data =>
+            {
+                if (_writer is null)
+                {
+                    Outbound.Write(data);
+                }
+            });
+        }
+
         _acceptor = new Thread(Accept) { Name = $"vop-port-{name}-accept", IsBackground = true };
         _acceptor.Start();
     }
 
     public string SocketPath => _path;
+
+    /// <summary>The console's pseudo-terminal for screen/minicom (console mode only).</summary>
+    public string? PtyPath => _pty?.Path;
 
     public int Clients
     {
@@ -77,6 +93,7 @@ public sealed class SocketPortEndpoint : PortEndpoint
         }
 
         _scrollback.Drop(data);
+        _pty?.Write(data);
         lock (_gate)
         {
             foreach (Client c in _clients)
@@ -211,6 +228,7 @@ public sealed class SocketPortEndpoint : PortEndpoint
     {
         _disposed = true;
         _listener.Dispose();
+        _pty?.Dispose();
         lock (_gate)
         {
             foreach (Client c in _clients.ToArray())
