@@ -118,28 +118,29 @@ public sealed class ConsoleEndToEndTests
         using var pair = new LinkPair(consoleCommand: s_shell);
         pair.Up();
         string session = pair.Id + "tm";
+        string[] tmux = ["tmux", "-L", session]; // a private tmux server, never the user's
         string cmd = string.Join(' ', Run.Vop("console", "card0", "--run-dir", pair.RunDir));
-        Run.Must(Run.In(pair.HostNs, "tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", cmd), "tmux");
+        Run.Must(Run.In(pair.HostNs, [.. tmux, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", cmd]), "tmux");
         try
         {
-            string Screen() => Run.In(pair.HostNs, "tmux", "capture-pane", "-p", "-t", session).Out;
-            void Keys(params string[] keys) => Run.Must(Run.In(pair.HostNs, ["tmux", "send-keys", "-t", session, .. keys]), "send-keys");
+            string Screen() => Run.In(pair.HostNs, [.. tmux, "capture-pane", "-p", "-t", session]).Out;
+            void Keys(params string[] keys) => Run.Must(Run.In(pair.HostNs, [.. tmux, "send-keys", "-t", session, .. keys]), "send-keys");
 
             Assert.True(Run.WaitUntil(() => Screen().Contains("Escape character is ^]", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), Screen());
             Keys("echo marker-$((40+2))", "Enter");
             Assert.True(Run.WaitUntil(() => Screen().Contains("marker-42", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), Screen() + pair.Logs());
 
-            Run.Must(Run.In(pair.HostNs, "tmux", "resize-window", "-t", session, "-x", "91", "-y", "27"), "resize");
+            Run.Must(Run.In(pair.HostNs, [.. tmux, "resize-window", "-t", session, "-x", "91", "-y", "27"]), "resize");
             Thread.Sleep(1000);
             Keys("stty size", "Enter");
             Assert.True(Run.WaitUntil(() => Screen().Contains("27 91", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), Screen());
 
             Keys("C-]");
-            Assert.True(Run.WaitUntil(() => Run.In(pair.HostNs, "tmux", "has-session", "-t", session).Code != 0, TimeSpan.FromSeconds(10)), "vop console did not leave on Ctrl-]: " + Screen());
+            Assert.True(Run.WaitUntil(() => Run.In(pair.HostNs, [.. tmux, "has-session", "-t", session]).Code != 0, TimeSpan.FromSeconds(10)), "vop console did not leave on Ctrl-]: " + Screen());
         }
         finally
         {
-            Run.In(pair.HostNs, "tmux", "kill-session", "-t", session);
+            Run.In(pair.HostNs, [.. tmux, "kill-server"]);
         }
     }
 
@@ -156,6 +157,82 @@ public sealed class ConsoleEndToEndTests
             $"exec 3<>'{pty}'; sleep 0.5; printf 'echo pty-$((2+3))\r' >&3; timeout 3 cat <&3; true");
         Assert.True(code == 0, err);
         Assert.Contains("pty-5", output);
+    }
+
+    [Fact]
+    public void OneWriterWatchersAndForceTakeover()
+    {
+        using var pair = new LinkPair(consoleCommand: s_shell);
+        pair.Up();
+        string path = Path.Combine(pair.RunDir, "card0", "console.sock");
+        using Socket first = Connect(path);
+        using Socket watcher = Connect(path, "readonly");
+        Thread.Sleep(300);
+        watcher.Send(Frame("echo from-watcher-$((1+1))\r"));
+        first.Send(Encoding.ASCII.GetBytes("echo from-writer-$((2+2))\r"));
+        Assert.True(Run.WaitUntil(() => Drain(watcher).Contains("from-writer-4", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), "the watcher does not see the writer's session");
+        Thread.Sleep(500);
+        Assert.DoesNotContain("from-watcher-2", Encoding.ASCII.GetString(Scroll(path)));
+
+        using Socket taker = Connect(path, "force");
+        Thread.Sleep(300);
+        Assert.True(Run.WaitUntil(() => Drain(first).Contains("another client took over", StringComparison.Ordinal), TimeSpan.FromSeconds(10)));
+        taker.Send(Frame("echo from-taker-$((3+3))\r"));
+        first.Send(Encoding.ASCII.GetBytes("echo from-ousted-$((4+4))\r"));
+        Assert.True(Run.WaitUntil(() => Drain(taker).Contains("from-taker-6", StringComparison.Ordinal), TimeSpan.FromSeconds(10)));
+        Thread.Sleep(500);
+        Assert.DoesNotContain("from-ousted-8", Encoding.ASCII.GetString(Scroll(path)));
+    }
+
+    private static Socket Connect(string path, string? mode = null)
+    {
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { ReceiveTimeout = 200 };
+        s.Connect(new UnixDomainSocketEndPoint(path));
+        if (mode is not null)
+        {
+            s.Send(Encoding.ASCII.GetBytes($"\0vop1 {mode}\n"));
+        }
+
+        return s;
+    }
+
+    private static byte[] Frame(string text)
+    {
+        byte[] data = Encoding.ASCII.GetBytes(text);
+        return [0, (byte)data.Length, (byte)(data.Length >> 8), .. data];
+    }
+
+    private static readonly Dictionary<Socket, StringBuilder> s_seen = [];
+
+    /// <summary>Everything this client received so far (accumulated across calls).</summary>
+    private static string Drain(Socket s)
+    {
+        if (!s_seen.TryGetValue(s, out StringBuilder? sb))
+        {
+            s_seen[s] = sb = new StringBuilder();
+        }
+
+        var b = new byte[65536];
+        try
+        {
+            int n;
+            while ((n = s.Receive(b)) > 0)
+            {
+                sb.Append(Encoding.ASCII.GetString(b, 0, n));
+            }
+        }
+        catch (SocketException)
+        {
+        }
+
+        return sb.ToString();
+    }
+
+    private static byte[] Scroll(string path)
+    {
+        using Socket s = Connect(path, "readonly");
+        Thread.Sleep(300);
+        return Encoding.ASCII.GetBytes(Drain(s));
     }
 
     private static string Sha(string file)
