@@ -16,14 +16,9 @@ public static unsafe class ConsoleClient
 
     public static int Run(string socketPath, bool force, bool readOnly)
     {
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
+        using Socket? socket = PortSocket.Connect(socketPath, "console");
+        if (socket is null)
         {
-            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
-        }
-        catch (SocketException e)
-        {
-            System.Console.Error.WriteLine($"vop console: cannot connect to {socketPath}: {e.Message} (is the vop daemon running with a console device?)");
             return 1;
         }
 

@@ -10,14 +10,9 @@ public static class SshProxy
 {
     public static int Run(string socketPath)
     {
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
+        using Socket? socket = PortSocket.Connect(socketPath, "ssh-proxy");
+        if (socket is null)
         {
-            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
-        }
-        catch (SocketException e)
-        {
-            System.Console.Error.WriteLine($"vop ssh-proxy: cannot connect to {socketPath}: {e.Message} (is the vop daemon running with a console device?)");
             return 1;
         }
 

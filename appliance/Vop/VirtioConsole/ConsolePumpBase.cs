@@ -1,4 +1,5 @@
 using Vop.Links;
+using Vop.Links.Devices;
 using Vop.Links.Doorbells;
 using Vop.Links.Interop;
 using Vop.Links.Rings;
@@ -10,16 +11,14 @@ namespace Vop.Appliance.VirtioConsole;
 /// port table, the outgoing control message queue, protocol violations as a quarantine, and the sleep:
 /// epoll on the link's doorbells and the endpoints' wake-up eventfd.
 /// </summary>
-internal abstract class ConsolePumpBase : IDisposable
+internal abstract class ConsolePumpBase : PumpThread
 {
     protected const int ChunkBytes = ConsoleProtocol.PortBufferSize;
 
-    private readonly EventFdDoorbell _stop = new();
     private readonly ushort[] _vectors;
-    private Thread? _thread;
-    private volatile bool _stopping;
 
     protected ConsolePumpBase(string name, ILinkEnd end, IReadOnlyList<ushort> vectors, EventFdDoorbell work, int ports)
+        : base($"vop-console-{name}")
     {
         Name = name;
         End = end;
@@ -48,25 +47,8 @@ internal abstract class ConsolePumpBase : IDisposable
     /// <summary>Why the device was quarantined, for the log.</summary>
     public string? FaultDetail { get; private set; }
 
-    protected bool Stopping => _stopping;
-
-    public void Start()
+    protected override void OnStopped()
     {
-        _thread = new Thread(Run) { Name = $"vop-console-{Name}", IsBackground = true };
-        _thread.Start();
-    }
-
-    public void Stop()
-    {
-        if (_stopping)
-        {
-            return;
-        }
-
-        _stopping = true;
-        _stop.Ring();
-        _thread?.Join();
-        _stop.Dispose();
         foreach (ConsolePort p in Ports)
         {
             if (p.PeerOpen)
@@ -75,8 +57,6 @@ internal abstract class ConsolePumpBase : IDisposable
             }
         }
     }
-
-    public void Dispose() => Stop();
 
     protected void Violation(string why)
     {
@@ -106,11 +86,11 @@ internal abstract class ConsolePumpBase : IDisposable
     {
     }
 
-    private void Run()
+    protected override void Run()
     {
         using var epoll = new Epoll(16);
         // Only this device's own vectors: another device's eventfds are its pump's to drain.
-        var fds = new HashSet<int> { _stop.Fd, Work.Fd };
+        var fds = new HashSet<int> { StopBell.Fd, Work.Fd };
         foreach (ushort v in _vectors)
         {
             fds.Add(End.LocalDoorbell(v).Fd);
@@ -122,7 +102,7 @@ internal abstract class ConsolePumpBase : IDisposable
         }
 
         Begin();
-        while (!_stopping && Fault == RingErrorKind.None)
+        while (!Stopping && Fault == RingErrorKind.None)
         {
             if (Pass())
             {
@@ -142,7 +122,7 @@ internal abstract class ConsolePumpBase : IDisposable
                 {
                     Work.Drain();
                 }
-                else if (fd != _stop.Fd)
+                else if (fd != StopBell.Fd)
                 {
                     foreach (ushort v in _vectors)
                     {

@@ -17,7 +17,7 @@ namespace Vop.Netstack.Device;
 /// Sleeps in epoll on the TAP and the two queue doorbells; the TAP is polled only while the driver has
 /// receive buffers posted, so a starved queue costs no CPU.
 /// </summary>
-internal sealed unsafe class NetDevicePump : IDisposable
+internal sealed unsafe class NetDevicePump : PumpThread
 {
     private const int Budget = 64;
     private const int MaxSegments = 64;
@@ -33,27 +33,15 @@ internal sealed unsafe class NetDevicePump : IDisposable
     private readonly DeviceQueue _tx;   // transmitq: driver → device
     private readonly EventFdDoorbell _rxKick;
     private readonly EventFdDoorbell _txKick;
-    private readonly EventFdDoorbell _stop = new();
     private readonly bool _csumFromDriver;
     private readonly bool _tso4FromDriver;
     private readonly bool _tso6FromDriver;
     private readonly bool _ecnFromDriver;
     private readonly ulong _maxFromDriver;
     private readonly long[] _gso = new long[2];
-    private Thread? _thread;
-    private volatile bool _stopping;
-    private long _warmAllocated = -1;
-    private long _busyLoops;
-
-    /// <summary>
-    /// Bytes this pump's thread allocated after its first 1,000 busy loops (JIT and tiering settle by
-    /// then); -1 until warm. The hot path allocates nothing, so this stays 0; the daemon logs it at stop.
-    /// </summary>
-    public long AllocatedAfterWarmup { get; private set; } = -1;
-
-    public long BusyLoops => _busyLoops;
 
     public NetDevicePump(NetDeviceOptions options, TapDevice tap, DeviceSession session, IReadOnlyList<QueueStats> stats)
+        : base($"vop-net-{options.Tap}")
     {
         _options = options;
         _tap = tap;
@@ -76,34 +64,13 @@ internal sealed unsafe class NetDevicePump : IDisposable
 
     public long[] GsoFrames => _gso;
 
-    public void Start()
-    {
-        _thread = new Thread(Run) { Name = $"vop-net-{_options.Tap}", IsBackground = true };
-        _thread.Start();
-    }
-
-    public void Stop()
-    {
-        if (_stopping)
-        {
-            return;
-        }
-
-        _stopping = true;
-        _stop.Ring();
-        _thread?.Join();
-        _stop.Dispose();
-    }
-
-    public void Dispose() => Stop();
-
-    private void Run()
+    protected override void Run()
     {
         using var epoll = new Epoll(8);
         epoll.Add(_tap.Fd);
         epoll.Add(_rxKick.Fd);
         epoll.Add(_txKick.Fd);
-        epoll.Add(_stop.Fd);
+        epoll.Add(StopBell.Fd);
         bool tapInterest = true;
         WindowAccessor w = _session.End.Window.Accessor;
         iovec* iov = stackalloc iovec[2 * MaxSegments]; // [0, 64) the held receive chain, [64, 128) transmit
@@ -115,7 +82,7 @@ internal sealed unsafe class NetDevicePump : IDisposable
         int rxIov = 0;
         long lastWork = Stopwatch.GetTimestamp();
 
-        while (!_stopping)
+        while (!Stopping)
         {
             bool starved = false;
             bool tapEmpty = false;
@@ -220,14 +187,7 @@ internal sealed unsafe class NetDevicePump : IDisposable
             if (moved != 0)
             {
                 lastWork = Stopwatch.GetTimestamp();
-                if (++_busyLoops == 1000)
-                {
-                    _warmAllocated = GC.GetAllocatedBytesForCurrentThread();
-                }
-                else if (_warmAllocated >= 0)
-                {
-                    AllocatedAfterWarmup = GC.GetAllocatedBytesForCurrentThread() - _warmAllocated;
-                }
+                CountBusyLoop();
 
                 continue;
             }

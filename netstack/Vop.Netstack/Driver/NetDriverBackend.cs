@@ -25,18 +25,7 @@ public sealed class NetDriverBackend : IDriverBackend, IDisposable
         _options = options;
         _log = log;
         Stats = [new QueueStats("rx0"), new QueueStats("tx0")];
-        _tap = TapDevice.Open(options.Tap);
-        try
-        {
-            _tap.SetCarrier(false);
-            _tap.SetMtu(options.FallbackMtu);
-            _tap.BringUp();
-        }
-        catch
-        {
-            _tap.Dispose();
-            throw;
-        }
+        _tap = TapDevice.OpenForLink(options.Tap, options.FallbackMtu);
     }
 
     public string Name => _options.Name;

@@ -17,7 +17,7 @@ namespace Vop.Netstack.Driver;
 /// free transmit buffer in the window, which is then made available. One buffer per frame (no MRG_RXBUF);
 /// buffers are sized for 64 KiB GSO frames when TSO is negotiated.
 /// </summary>
-internal sealed unsafe class NetDriverPump : IDisposable
+internal sealed unsafe class NetDriverPump : PumpThread
 {
     private const int Budget = 64;
     // After traffic, keep polling this long before sleeping: a reply usually comes back sooner than an
@@ -32,7 +32,6 @@ internal sealed unsafe class NetDriverPump : IDisposable
     private readonly DriverQueue _tx;
     private readonly EventFdDoorbell _rxIrq;
     private readonly EventFdDoorbell _txIrq;
-    private readonly EventFdDoorbell _stop = new();
     private readonly ulong _rxBase;
     private readonly ulong _txBase;
     private readonly uint _rxSize;
@@ -44,20 +43,9 @@ internal sealed unsafe class NetDriverPump : IDisposable
     private readonly bool _tso6;
     private readonly bool _ecn;
     private readonly long[] _gso = new long[2];
-    private Thread? _thread;
-    private volatile bool _stopping;
-    private long _warmAllocated = -1;
-    private long _busyLoops;
-
-    /// <summary>
-    /// Bytes this pump's thread allocated after its first 1,000 busy loops (JIT and tiering settle by
-    /// then); -1 until warm. The hot path allocates nothing, so this stays 0; the daemon logs it at stop.
-    /// </summary>
-    public long AllocatedAfterWarmup { get; private set; } = -1;
-
-    public long BusyLoops => _busyLoops;
 
     public NetDriverPump(string tapName, TapDevice tap, DriverSession session, int mtu)
+        : base($"vop-net-{tapName}")
     {
         _tapName = tapName;
         _tap = tap;
@@ -83,28 +71,7 @@ internal sealed unsafe class NetDriverPump : IDisposable
 
     public long[] GsoFrames => _gso;
 
-    public void Start()
-    {
-        _thread = new Thread(Run) { Name = $"vop-net-{_tapName}", IsBackground = true };
-        _thread.Start();
-    }
-
-    public void Stop()
-    {
-        if (_stopping)
-        {
-            return;
-        }
-
-        _stopping = true;
-        _stop.Ring();
-        _thread?.Join();
-        _stop.Dispose();
-    }
-
-    public void Dispose() => Stop();
-
-    private void Run()
+    protected override void Run()
     {
         WindowAccessor w = _session.End.Window.Accessor;
         int rxCount = _rx.Size;
@@ -132,12 +99,12 @@ internal sealed unsafe class NetDriverPump : IDisposable
         epoll.Add(_tap.Fd);
         epoll.Add(_rxIrq.Fd);
         epoll.Add(_txIrq.Fd);
-        epoll.Add(_stop.Fd);
+        epoll.Add(StopBell.Fd);
         bool tapInterest = true;
         iovec iov = default;
         long lastWork = Stopwatch.GetTimestamp();
 
-        while (!_stopping)
+        while (!Stopping)
         {
             int moved = 0;
             bool tapEmpty = false;
@@ -229,14 +196,7 @@ internal sealed unsafe class NetDriverPump : IDisposable
             if (moved != 0)
             {
                 lastWork = Stopwatch.GetTimestamp();
-                if (++_busyLoops == 1000)
-                {
-                    _warmAllocated = GC.GetAllocatedBytesForCurrentThread();
-                }
-                else if (_warmAllocated >= 0)
-                {
-                    AllocatedAfterWarmup = GC.GetAllocatedBytesForCurrentThread() - _warmAllocated;
-                }
+                CountBusyLoop();
 
                 continue;
             }

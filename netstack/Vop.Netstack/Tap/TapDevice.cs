@@ -78,6 +78,27 @@ public sealed unsafe class TapDevice : IDisposable
         }
     }
 
+    /// <summary>
+    /// Opens the TAP for a link: NO-CARRIER until the peer is there, the given MTU, administratively up
+    /// (so addresses can be assigned before the peer arrives).
+    /// </summary>
+    public static TapDevice OpenForLink(string name, int mtu)
+    {
+        TapDevice tap = Open(name);
+        try
+        {
+            tap.SetCarrier(false);
+            tap.SetMtu(mtu);
+            tap.BringUp();
+            return tap;
+        }
+        catch
+        {
+            tap.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Checks an interface name the way the kernel will (IFNAMSIZ - 1 bytes, no '/', ':' or whitespace).</summary>
     public static void ValidateName(string name)
     {

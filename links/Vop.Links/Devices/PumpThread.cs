@@ -1,0 +1,78 @@
+using Vop.Links.Doorbells;
+
+namespace Vop.Links.Devices;
+
+/// <summary>
+/// A device's datapath on one dedicated, named thread: start, a stop doorbell the loop's epoll watches,
+/// an idempotent stop that joins, and the hot path's allocation accounting (bytes the thread allocated
+/// after its first 1,000 busy loops, which must stay 0).
+/// </summary>
+public abstract class PumpThread : IDisposable
+{
+    private readonly string _threadName;
+    private Thread? _thread;
+    private volatile bool _stopping;
+    private long _warmAllocated = -1;
+
+    protected PumpThread(string threadName)
+    {
+        _threadName = threadName;
+    }
+
+    /// <summary>Rung by <see cref="Stop"/>; the loop adds it to its epoll set.</summary>
+    protected EventFdDoorbell StopBell { get; } = new();
+
+    protected bool Stopping => _stopping;
+
+    /// <summary>Bytes allocated by the pump thread after warm-up; -1 until warm.</summary>
+    public long AllocatedAfterWarmup { get; private set; } = -1;
+
+    public long BusyLoops { get; private set; }
+
+    public void Start()
+    {
+        _thread = new Thread(Run) { Name = _threadName, IsBackground = true };
+        _thread.Start();
+    }
+
+    public void Stop()
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        _stopping = true;
+        StopBell.Ring();
+        _thread?.Join();
+        StopBell.Dispose();
+        OnStopped();
+    }
+
+    public void Dispose()
+    {
+        Stop();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>The loop; returns when <see cref="Stopping"/> or on a quarantine.</summary>
+    protected abstract void Run();
+
+    /// <summary>Runs on the stopping thread after the pump thread has ended.</summary>
+    protected virtual void OnStopped()
+    {
+    }
+
+    /// <summary>Call from the pump thread once per loop that moved something.</summary>
+    protected void CountBusyLoop()
+    {
+        if (++BusyLoops == 1000)
+        {
+            _warmAllocated = GC.GetAllocatedBytesForCurrentThread();
+        }
+        else if (_warmAllocated >= 0)
+        {
+            AllocatedAfterWarmup = GC.GetAllocatedBytesForCurrentThread() - _warmAllocated;
+        }
+    }
+}
