@@ -53,7 +53,31 @@ var sshPortOption = new Option<string>("--port") { Description = "stream port na
 var sshProxy = new Command("ssh-proxy", "bridge stdin/stdout to a link's ssh port (for ssh ProxyCommand)") { linkArgument, sshPortOption, runDirOption };
 sshProxy.SetAction(p => SshProxy.Run(Vop.Appliance.VirtioConsole.EndpointFactory.SocketPath(p.GetValue(runDirOption)!, p.GetValue(linkArgument)!, p.GetValue(sshPortOption)!)));
 
-var root = new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, demo, consoleCommand, sshProxy, sink, source, pingCommand };
+var jsonOption = new Option<bool>("--json", "-j") { Description = "JSON output" };
+var urlOption = new Option<string>("--url") { Description = "the daemon's metrics address", DefaultValueFactory = _ => "http://127.0.0.1:9465" };
+var intervalOption = new Option<double>("--interval") { Description = "seconds between the two samples for rates", DefaultValueFactory = _ => 1.0 };
+var status = new Command("status", "links, devices and per-queue counters with live rates of the running daemon") { jsonOption, urlOption, intervalOption };
+status.SetAction(p => StatusCommand.Run(p.GetValue(urlOption)!, p.GetValue(jsonOption), Math.Clamp(p.GetValue(intervalOption), 0.1, 60)));
+
+var getUrl = new Argument<string>("URL");
+var httpGet = new Command("_http-get", "print the body of an HTTP GET (for tests inside network namespaces)") { getUrl };
+httpGet.Hidden = true;
+httpGet.SetAction(p =>
+{
+    using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+    try
+    {
+        Console.Write(http.GetStringAsync(p.GetValue(getUrl)!).GetAwaiter().GetResult());
+        return 0;
+    }
+    catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+    {
+        Console.Error.WriteLine($"vop _http-get: {e.Message}");
+        return 1;
+    }
+});
+
+var root = new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, status, demo, consoleCommand, sshProxy, sink, source, pingCommand, httpGet };
 return root.Parse(args).Invoke();
 
 static int WithConfig(string path, Func<ApplianceConfig, int> body)

@@ -95,6 +95,21 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void MetricsListenAndLinkEndAreValidated()
+    {
+        Assert.Equal("127.0.0.1:9465", ConfigLoader.Parse("vop.json", Good).MetricsListen);
+        string off = Good.Replace("\"links\": [", "\"metrics\": { \"listen\": \"off\" }, \"links\": [", StringComparison.Ordinal);
+        Assert.Null(ConfigLoader.Parse("vop.json", off).MetricsListen);
+        string bad = Good.Replace("\"links\": [", "\"metrics\": { \"listen\": \"everywhere\" }, \"links\": [", StringComparison.Ordinal);
+        Assert.Contains("metrics.listen: 'everywhere' is not an address:port", Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", bad)).Message);
+        string card = Good.Replace("\"kind\": \"loopback\",", "\"kind\": \"loopback\", \"end\": \"card\",", StringComparison.Ordinal);
+        Assert.Equal(ConsoleEnd.Card, ConfigLoader.Parse("vop.json", card).Links[0].End);
+        Assert.Equal(ConsoleEnd.Host, ConfigLoader.Parse("vop.json", Good).Links[0].End);
+        string wrong = Good.Replace("\"kind\": \"loopback\",", "\"kind\": \"loopback\", \"end\": \"moon\",", StringComparison.Ordinal);
+        Assert.Contains("links[0].end: 'moon' must be host or card", Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", wrong)).Message);
+    }
+
+    [Fact]
     public void DuplicatesAreRefused()
     {
         string twoLinks = Good.Replace("  ]\n}", ", { \"name\": \"card0\", \"role\": \"device\", \"socket\": \"/run/vop/b.sock\", \"devices\": [ { \"type\": \"net\", \"tap\": \"t2\" } ] } ]\n}", StringComparison.Ordinal);

@@ -82,7 +82,17 @@ public static partial class ConfigLoader
             result.Add(link);
         }
 
-        return new ApplianceConfig(path, result);
+        string? listen = file.Metrics?.Listen ?? "127.0.0.1:9465";
+        if (listen is "" or "off")
+        {
+            listen = null;
+        }
+        else if (!System.Net.IPEndPoint.TryParse(listen, out System.Net.IPEndPoint? ep) || ep.Port == 0)
+        {
+            throw new ConfigException($"{path}: metrics.listen: '{listen}' is not an address:port (or \"off\")");
+        }
+
+        return new ApplianceConfig(path, result, listen);
     }
 
     private static string Describe(JsonException e)
@@ -199,7 +209,14 @@ public static partial class ConfigLoader
             throw new ConfigException($"{path}: {at}.windowSize: the device side sizes the window; remove it from a driver-role link");
         }
 
-        return new LinkConfig(name, kind, role, socket, window, vectors, devices);
+        var link = new LinkConfig(name, kind, role, socket, window, vectors, devices);
+        return l.End switch
+        {
+            null => link,
+            "host" => link with { End = ConsoleEnd.Host },
+            "card" => link with { End = ConsoleEnd.Card },
+            string other => throw new ConfigException($"{path}: {at}.end: '{other}' must be host or card"),
+        };
     }
 
     /// <summary>Buffer bytes per descriptor the driver side will carve (64 KiB GSO buffers).</summary>

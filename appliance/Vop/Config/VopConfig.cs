@@ -4,6 +4,13 @@ namespace Vop.Appliance.Config;
 public sealed class VopConfigFile
 {
     public List<LinkConfigFile>? Links { get; set; }
+
+    public MetricsConfigFile? Metrics { get; set; }
+}
+
+public sealed class MetricsConfigFile
+{
+    public string? Listen { get; set; }
 }
 
 public sealed class LinkConfigFile
@@ -19,6 +26,8 @@ public sealed class LinkConfigFile
     public string? WindowSize { get; set; }
 
     public int? Vectors { get; set; }
+
+    public string? End { get; set; }
 
     public List<DeviceConfigFile>? Devices { get; set; }
 }
@@ -54,7 +63,7 @@ public sealed class PortConfigFile
 }
 
 /// <summary>A validated configuration.</summary>
-public sealed record ApplianceConfig(string Path, IReadOnlyList<LinkConfig> Links);
+public sealed record ApplianceConfig(string Path, IReadOnlyList<LinkConfig> Links, string? MetricsListen = "127.0.0.1:9465");
 
 public enum LinkRole
 {
@@ -62,7 +71,11 @@ public enum LinkRole
     Driver,
 }
 
-public sealed record LinkConfig(string Name, string Kind, LinkRole Role, string Socket, ulong WindowSize, int Vectors, IReadOnlyList<DeviceEntry> Devices);
+public sealed record LinkConfig(string Name, string Kind, LinkRole Role, string Socket, ulong WindowSize, int Vectors, IReadOnlyList<DeviceEntry> Devices)
+{
+    /// <summary>Which physical end this daemon is on for this link (metrics direction: receive = card to host).</summary>
+    public ConsoleEnd End { get; init; } = Role == LinkRole.Device ? ConsoleEnd.Host : ConsoleEnd.Card;
+}
 
 /// <summary>A validated device of a link.</summary>
 public abstract record DeviceEntry(string Name);

@@ -26,9 +26,19 @@ public static class DaemonHost
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         builder.Services.AddSystemd();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
-        foreach (LinkConfig link in config.Links)
+        for (int i = 0; i < config.Links.Count; i++)
         {
-            builder.Services.AddSingleton<IHostedService>(sp => new LinkService(link, sp.GetRequiredService<ILoggerFactory>()));
+            LinkConfig link = config.Links[i];
+            int index = i;
+            builder.Services.AddSingleton(sp => new LinkService(link, sp.GetRequiredService<ILoggerFactory>()));
+            builder.Services.AddSingleton<IHostedService>(sp => sp.GetServices<LinkService>().ElementAt(index));
+        }
+
+        builder.Services.AddSingleton(sp => new ApplianceState(sp.GetServices<LinkService>()));
+        if (config.MetricsListen is string listen)
+        {
+            // Registered after the links: hosted services start in order, so /metrics sees them set up.
+            builder.Services.AddSingleton<IHostedService>(sp => new MetricsHttpServer(listen, sp.GetRequiredService<ApplianceState>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("vop.metrics")));
         }
 
         using IHost host = builder.Build();

@@ -96,6 +96,9 @@ public sealed class ConsoleDriverBackend : IDriverBackend, IDisposable
 
     public PortSet Ports => _ports;
 
+    /// <summary>Queues of the device as last negotiated (0 before the first session).</summary>
+    public int QueueCount { get; private set; }
+
     public ulong ChooseFeatures(DriverSlot slot) => slot.DeviceFeatures & ConsoleDeviceBackend.Features;
 
     public void Start(DriverSession session)
@@ -109,6 +112,7 @@ public sealed class ConsoleDriverBackend : IDriverBackend, IDisposable
 
         int ports = Math.Min(ConsoleProtocol.MaxPorts(session.Slot.Config), (queues - 2) / 2);
         _pump = new ConsoleDriverPump(Name, session, _work, _ports, ports);
+        QueueCount = queues;
         _pump.Start();
         _ = _log;
     }

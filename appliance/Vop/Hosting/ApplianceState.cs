@@ -1,0 +1,94 @@
+using Vop.Appliance.Config;
+using Vop.Appliance.VirtioConsole;
+using Vop.Links.Rings;
+using Vop.Metrics;
+using Vop.Netstack;
+
+namespace Vop.Appliance.Hosting;
+
+/// <summary>Reads every link's state and statistics cells for the exporter and for `vop status`.</summary>
+public sealed class ApplianceState
+{
+    private readonly IReadOnlyList<LinkService> _links;
+
+    public ApplianceState(IEnumerable<LinkService> links)
+    {
+        _links = [.. links];
+    }
+
+    public static IReadOnlyList<string> ErrorKinds { get; } = [.. Enumerable.Range(0, 14).Select(k => ((RingErrorKind)k).Label())];
+
+    public static IReadOnlyList<string> DropReasons { get; } = ["ring_full", "bad_hdr", "oversize", "no_buffer", "peer_down", "tap_error", "hdr_short"];
+
+    public MetricsSnapshot Snapshot()
+    {
+        var links = new List<LinkSeries>();
+        var devices = new List<DeviceSeries>();
+        var queues = new List<QueueSeries>();
+        foreach (LinkService service in _links)
+        {
+            LinkConfig c = service.Config;
+            bool deviceSideIsHost = (c.Role == LinkRole.Device) == (c.End == ConsoleEnd.Host);
+            bool anyLive = false;
+            long resets = 0;
+            for (int d = 0; d < c.Devices.Count; d++)
+            {
+                string name = c.Devices[d].Name;
+                bool live;
+                uint status;
+                ulong features;
+                IReadOnlyList<QueueStats> stats;
+                int queueCount;
+                string type = c.Devices[d] is NetConfigEntry ? "net" : "console";
+                if (service.DeviceSide is { } ds)
+                {
+                    live = ds.IsLive(d);
+                    status = (uint)ds.StatusOf(d);
+                    features = ds.NegotiatedOf(d);
+                    stats = ds.Devices[d].Stats;
+                    queueCount = ds.Devices[d].QueueSizes.Count;
+                    resets = ds.Resets + ds.PeerDepartures + ds.Quarantines;
+                }
+                else if (service.DriverSide is { } dr)
+                {
+                    live = dr.IsLive(d);
+                    features = dr.NegotiatedOf(d);
+                    status = live ? 0xFu : 0u;
+                    stats = dr.Devices[d].Stats;
+                    queueCount = dr.Devices[d] is ConsoleDriverBackend cb ? cb.QueueCount : stats.Count;
+                    resets = Math.Max(0, dr.Sessions - 1);
+                }
+                else
+                {
+                    continue;
+                }
+
+                anyLive |= live;
+                devices.Add(new DeviceSeries(c.Name, name, type, status, features, live));
+                for (int q = 0; q < queueCount && q < stats.Count; q++)
+                {
+                    // Even queues carry device → driver in both virtio-net and virtio-console.
+                    bool deviceToDriver = q % 2 == 0;
+                    string direction = deviceToDriver == deviceSideIsHost ? "transmit" : "receive";
+                    queues.Add(new QueueSeries(c.Name, name, QueueName(type, q), direction, stats[q]));
+                }
+            }
+
+            links.Add(new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), anyLive, resets));
+        }
+
+        return new MetricsSnapshot(links, devices, queues);
+    }
+
+    /// <summary>virtio queue names: rx0/tx0 for net; port0-rx, ctrl-rx, … for console.</summary>
+    public static string QueueName(string type, int q) => type == "net"
+        ? (q % 2 == 0 ? "rx" : "tx") + (q / 2).ToString(System.Globalization.CultureInfo.InvariantCulture)
+        : q switch
+        {
+            2 => "ctrl-rx",
+            3 => "ctrl-tx",
+            _ => $"port{(q < 2 ? 0 : (q - 2) / 2)}-{(q % 2 == 0 ? "rx" : "tx")}",
+        };
+
+    public static string DropLabel(NetDropReason r) => DropReasons[(int)r];
+}

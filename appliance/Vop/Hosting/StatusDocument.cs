@@ -1,0 +1,57 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Vop.Metrics;
+
+namespace Vop.Appliance.Hosting;
+
+/// <summary>What /status.json and `vop status -j` carry: links, devices and per-queue counters (ethtool -S style keys).</summary>
+public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
+{
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public sealed record Link(string Name, string Role, bool Up, long Resets, IReadOnlyList<Device> Devices);
+
+    public sealed record Device(string Name, string Type, bool Live, uint Status, string Features, IReadOnlyList<Queue> Queues);
+
+    public sealed record Queue(
+        string Name,
+        string Direction,
+        long Packets,
+        long Bytes,
+        long Batches,
+        long NotificationsSent,
+        long NotificationsSuppressed,
+        long Doorbells,
+        IReadOnlyDictionary<string, long> Drops,
+        IReadOnlyDictionary<string, long> RingErrors,
+        double? PacketsPerSecond = null,
+        double? BitsPerSecond = null);
+
+    public static StatusDocument From(MetricsSnapshot s) => new([.. s.Links.Select(l => new Link(
+        l.Link,
+        l.Role,
+        l.Up,
+        l.Resets,
+        [.. s.Devices.Where(d => d.Link == l.Link).Select(d => new Device(
+            d.Device,
+            d.Type,
+            d.Live,
+            d.Status,
+            "0x" + d.Features.ToString("x", System.Globalization.CultureInfo.InvariantCulture),
+            [.. s.Queues.Where(q => q.Link == l.Link && q.Device == d.Device).Select(q => new Queue(
+                q.Queue,
+                q.Direction,
+                q.Stats.Packets,
+                q.Stats.Bytes,
+                q.Stats.Batches,
+                q.Stats.NotificationsSent,
+                q.Stats.NotificationsSuppressed,
+                q.Stats.DoorbellsReceived,
+                ApplianceState.DropReasons.Select((r, i) => (r, v: q.Stats.Drops[i])).Where(x => x.v != 0).ToDictionary(x => x.r, x => x.v),
+                ApplianceState.ErrorKinds.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]))]))]);
+}

@@ -1,0 +1,111 @@
+using System.Globalization;
+using System.Reflection;
+using Prometheus;
+
+namespace Vop.Metrics;
+
+/// <summary>
+/// Prometheus export at scrape time: the hot paths only bump plain fields of their <see cref="QueueStats"/>
+/// cells; a before-collect callback copies them into prometheus-net counters with IncTo. Names follow
+/// node_exporter: <c>vop_</c> prefix, base units, <c>_total</c> counters, direction in the name
+/// (receive = card to host), labels link, device, queue; no per-packet or per-address labels.
+/// </summary>
+public sealed class MetricsExporter
+{
+    private static readonly string[] s_queueLabels = ["link", "device", "queue"];
+
+    private readonly Func<MetricsSnapshot> _source;
+    private readonly IReadOnlyList<string> _errorKinds;
+    private readonly IReadOnlyList<string> _dropReasons;
+    private readonly Counter _rxPackets;
+    private readonly Counter _txPackets;
+    private readonly Counter _rxBytes;
+    private readonly Counter _txBytes;
+    private readonly Counter _rxDrops;
+    private readonly Counter _txDrops;
+    private readonly Counter _batches;
+    private readonly Counter _notified;
+    private readonly Counter _suppressed;
+    private readonly Counter _doorbells;
+    private readonly Counter _ringErrors;
+    private readonly Gauge _linkUp;
+    private readonly Counter _resets;
+    private readonly Gauge _deviceStatus;
+    private readonly Gauge _deviceLive;
+    private readonly Gauge _deviceInfo;
+
+    public MetricsExporter(Func<MetricsSnapshot> source, IReadOnlyList<string> errorKinds, IReadOnlyList<string> dropReasons)
+    {
+        _source = source;
+        _errorKinds = errorKinds;
+        _dropReasons = dropReasons;
+        Registry = Prometheus.Metrics.NewCustomRegistry();
+        MetricFactory f = Prometheus.Metrics.WithCustomRegistry(Registry);
+        string[] drop = [.. s_queueLabels, "reason"];
+        _rxPackets = f.CreateCounter("vop_receive_packets_total", "Buffers (frames, console chunks) received: card to host.", s_queueLabels);
+        _txPackets = f.CreateCounter("vop_transmit_packets_total", "Buffers (frames, console chunks) transmitted: host to card.", s_queueLabels);
+        _rxBytes = f.CreateCounter("vop_receive_bytes_total", "Payload bytes received: card to host (virtio-net header included).", s_queueLabels);
+        _txBytes = f.CreateCounter("vop_transmit_bytes_total", "Payload bytes transmitted: host to card (virtio-net header included).", s_queueLabels);
+        _rxDrops = f.CreateCounter("vop_receive_drops_total", "Buffers dropped on the card-to-host path, by reason.", drop);
+        _txDrops = f.CreateCounter("vop_transmit_drops_total", "Buffers dropped on the host-to-card path, by reason.", drop);
+        _batches = f.CreateCounter("vop_queue_batches_total", "Batches processed; each publishes its ring index once.", s_queueLabels);
+        _notified = f.CreateCounter("vop_queue_notifications_total", "Notifications (kicks, interrupts) this side sent to the peer.", s_queueLabels);
+        _suppressed = f.CreateCounter("vop_queue_notifications_suppressed_total", "Index publishes after which the peer's event index asked for no notification.", s_queueLabels);
+        _doorbells = f.CreateCounter("vop_queue_doorbells_total", "Doorbells (wake-ups) this side received for the queue.", s_queueLabels);
+        _ringErrors = f.CreateCounter("vop_ring_errors_total", "Ring protocol violations by the peer, by kind; each quarantines its queue.", [.. s_queueLabels, "kind"]);
+        _linkUp = f.CreateGauge("vop_link_up", "1 while the link's devices are live (peer attached and DRIVER_OK).", ["link", "role"]);
+        _resets = f.CreateCounter("vop_link_resets_total", "Device resets, peer departures and quarantines seen on the link.", ["link"]);
+        _deviceStatus = f.CreateGauge("vop_device_status", "virtio device status byte as accepted by the device side.", ["link", "device"]);
+        _deviceLive = f.CreateGauge("vop_device_live", "1 while the device is live (DRIVER_OK, not broken).", ["link", "device"]);
+        _deviceInfo = f.CreateGauge("vop_device_info", "Negotiated virtio features of a device, as an info metric.", ["link", "device", "type", "features"]);
+        Gauge build = f.CreateGauge("vop_build_info", "vop build information.", ["version"]);
+        build.WithLabels(Assembly.GetEntryAssembly()?.GetName().Version?.ToString() ?? "0").Set(1);
+        Registry.AddBeforeCollectCallback(Update);
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    /// <summary>Writes the text exposition format.</summary>
+    public Task WriteAsync(Stream stream, CancellationToken cancel) => Registry.CollectAndExportAsTextAsync(stream, cancel);
+
+    private void Update()
+    {
+        MetricsSnapshot s = _source();
+        foreach (QueueSeries q in s.Queues)
+        {
+            bool receive = q.Direction == "receive";
+            string[] l = [q.Link, q.Device, q.Queue];
+            QueueStats st = q.Stats;
+            (receive ? _rxPackets : _txPackets).WithLabels(l).IncTo(st.Packets);
+            (receive ? _rxBytes : _txBytes).WithLabels(l).IncTo(st.Bytes);
+            _batches.WithLabels(l).IncTo(st.Batches);
+            _notified.WithLabels(l).IncTo(st.NotificationsSent);
+            _suppressed.WithLabels(l).IncTo(st.NotificationsSuppressed);
+            _doorbells.WithLabels(l).IncTo(st.DoorbellsReceived);
+            Counter drops = receive ? _rxDrops : _txDrops;
+            for (int r = 0; r < _dropReasons.Count; r++)
+            {
+                drops.WithLabels(q.Link, q.Device, q.Queue, _dropReasons[r]).IncTo(st.Drops[r]);
+            }
+
+            for (int k = 1; k < _errorKinds.Count; k++)
+            {
+                _ringErrors.WithLabels(q.Link, q.Device, q.Queue, _errorKinds[k]).IncTo(st.RingErrors[k]);
+            }
+        }
+
+        foreach (LinkSeries link in s.Links)
+        {
+            _linkUp.WithLabels(link.Link, link.Role).Set(link.Up ? 1 : 0);
+            _resets.WithLabels(link.Link).IncTo(link.Resets);
+        }
+
+        foreach (DeviceSeries d in s.Devices)
+        {
+            _deviceStatus.WithLabels(d.Link, d.Device).Set(d.Status);
+            _deviceLive.WithLabels(d.Link, d.Device).Set(d.Live ? 1 : 0);
+            string features = "0x" + d.Features.ToString("x", CultureInfo.InvariantCulture);
+            _deviceInfo.WithLabels(d.Link, d.Device, d.Type, features).Set(1);
+        }
+    }
+}

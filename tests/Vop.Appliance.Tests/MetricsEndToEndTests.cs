@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Vop.Appliance.Tests.Infrastructure;
+
+namespace Vop.Appliance.Tests;
+
+/// <summary>Per-queue metrics of a running pair: `vop status -j`, a clean promtool check, a real Prometheus scraping them.</summary>
+[Collection(EndToEnd.Name)]
+public sealed class MetricsEndToEndTests
+{
+    [Fact]
+    public void StatusAndPrometheusSeeEveryQueueOfARunningPair()
+    {
+        using var pair = new LinkPair(consoleCommand: ["/bin/sh", "-i"]);
+        pair.Up();
+        (string src, string dst, long got) = pair.Transfer(pair.HostNs, pair.CardNs, pair.CardIp, 64L << 20, seed: 11);
+        Assert.Equal(src, dst);
+
+        // vop status -j on each end: host → card frames are "transmit" on both ends, counted once per end.
+        foreach (string ns in new[] { pair.HostNs, pair.CardNs })
+        {
+            (int code, string json, string err) = Run.In(ns, Run.Vop("status", "-j", "--interval", "0.2"));
+            Assert.True(code == 0, err);
+            using JsonDocument doc = JsonDocument.Parse(json);
+            JsonElement link = doc.RootElement.GetProperty("links")[0];
+            Assert.True(link.GetProperty("up").GetBoolean());
+            JsonElement net = link.GetProperty("devices").EnumerateArray().First(d => d.GetProperty("type").GetString() == "net");
+            JsonElement rx0 = net.GetProperty("queues").EnumerateArray().First(q => q.GetProperty("name").GetString() == "rx0");
+            Assert.Equal("transmit", rx0.GetProperty("direction").GetString());
+            Assert.True(rx0.GetProperty("bytes").GetInt64() >= 64L << 20, json);
+            Assert.True(link.GetProperty("devices").GetArrayLength() == 2, json);
+        }
+
+        (int c, string scrape, string e) = Run.In(pair.HostNs, Run.Vop("_http-get", "http://127.0.0.1:9465/metrics"));
+        Assert.True(c == 0, e);
+        string scrapeFile = Path.Combine(pair.Dir, "scrape.txt");
+        File.WriteAllText(scrapeFile, scrape);
+        (int pc, string po, string pe) = Run.In(null, "sh", "-c", $"promtool check metrics < '{scrapeFile}'");
+        Assert.True(pc == 0, po + pe);
+        Assert.Contains("vop_transmit_bytes_total{link=\"card0\",device=\"net0\",queue=\"rx0\"}", scrape);
+        Assert.Contains("vop_link_up{link=\"card0\",role=\"device\"} 1", scrape);
+
+        // A real Prometheus in the host namespace scrapes the daemon every second.
+        string promDir = Path.Combine(pair.Dir, "prometheus");
+        Directory.CreateDirectory(promDir);
+        File.WriteAllText(Path.Combine(promDir, "prometheus.yml"), """
+            global:
+              scrape_interval: 1s
+            scrape_configs:
+              - job_name: vop
+                static_configs:
+                  - targets: ['127.0.0.1:9465']
+            """);
+        Process prometheus = Run.Background(pair.HostNs, Path.Combine(promDir, "prometheus.log"), "prometheus",
+            "--config.file=" + Path.Combine(promDir, "prometheus.yml"), "--storage.tsdb.path=" + Path.Combine(promDir, "data"),
+            "--web.listen-address=127.0.0.1:9090");
+        try
+        {
+            string Query(string q) => Run.In(pair.HostNs, Run.Vop("_http-get", "http://127.0.0.1:9090/api/v1/query?query=" + Uri.EscapeDataString(q))).Out;
+            int Series(string q)
+            {
+                try
+                {
+                    using JsonDocument d = JsonDocument.Parse(Query(q));
+                    return d.RootElement.GetProperty("data").GetProperty("result").GetArrayLength();
+                }
+                catch (JsonException)
+                {
+                    return 0;
+                }
+            }
+
+            // 2 net queues + 6 console queues, each with packets and bytes in exactly one direction.
+            Assert.True(Run.WaitUntil(() => Series("vop_transmit_bytes_total") + Series("vop_receive_bytes_total") == 8, TimeSpan.FromSeconds(60)),
+                "Prometheus did not get every queue: " + Query("vop_transmit_bytes_total") + File.ReadAllText(Path.Combine(promDir, "prometheus.log")));
+            Assert.Equal(1, Series("vop_link_up == 1"));
+            Assert.Equal(2, Series("vop_device_info"));
+        }
+        finally
+        {
+            LinkPair.Kill(prometheus, 15);
+            prometheus.Dispose();
+        }
+    }
+}
