@@ -8,6 +8,17 @@ namespace Vop.Appliance.Tests;
 [Collection(EndToEnd.Name)]
 public sealed class MetricsEndToEndTests
 {
+    private static IEnumerable<string> RuleExpressions()
+    {
+        string[] lines = File.ReadAllLines(Path.Combine(DeployTests.Deploy, "prometheus", "vop.rules.yml"));
+        foreach (string line in lines.Where(l => l.TrimStart().StartsWith("expr:", StringComparison.Ordinal)))
+        {
+            string expr = line.Trim()["expr:".Length..].Trim();
+            // The threshold decides whether to alert; without it the expression must still see the series.
+            yield return System.Text.RegularExpressions.Regex.Replace(expr, @"\s*(>|==|<)\s*[\d.]+\s*$", string.Empty);
+        }
+    }
+
     [Fact]
     public void StatusAndPrometheusSeeEveryQueueOfARunningPair()
     {
@@ -75,6 +86,20 @@ public sealed class MetricsEndToEndTests
                 "Prometheus did not get every queue: " + Query("vop_transmit_bytes_total") + File.ReadAllText(Path.Combine(promDir, "prometheus.log")));
             Assert.Equal(1, Series("vop_link_up == 1"));
             Assert.Equal(2, Series("vop_device_info"));
+
+            // Every dashboard expression and every alert rule's expression (without its threshold) returns data.
+            Thread.Sleep(6000); // a few scrapes, so rates over the window exist
+            var expressions = DeployTests.DashboardExpressions()
+                .Select(e => e.Replace("=~\"$instance\"", "=~\".*\"", StringComparison.Ordinal)
+                    .Replace("=~\"$link\"", "=~\".*\"", StringComparison.Ordinal)
+                    .Replace("=~\"$queue\"", "=~\".*\"", StringComparison.Ordinal)
+                    .Replace("$__rate_interval", "10s", StringComparison.Ordinal))
+                .Concat(RuleExpressions())
+                .ToList();
+            foreach (string expr in expressions)
+            {
+                Assert.True(Series(expr) > 0, $"no data for: {expr}");
+            }
         }
         finally
         {
