@@ -65,8 +65,24 @@ public sealed class MetricsExporter
 
     public CollectorRegistry Registry { get; }
 
-    /// <summary>Writes the text exposition format.</summary>
-    public Task WriteAsync(Stream stream, CancellationToken cancel) => Registry.CollectAndExportAsTextAsync(stream, cancel);
+    /// <summary>
+    /// Writes the text exposition format: the prometheus-net registry, then the latency histograms, whose
+    /// buckets live in the queue cells (prometheus-net histograms cannot be set from outside).
+    /// </summary>
+    public async Task WriteAsync(Stream stream, CancellationToken cancel)
+    {
+        await Registry.CollectAndExportAsTextAsync(stream, cancel).ConfigureAwait(false);
+        var b = new System.Text.StringBuilder();
+        b.Append("# HELP vop_queue_latency_seconds Time from a buffer being made available to its completion being seen by the side that made it available, plus the time a frame waits between its TAP becoming readable and its buffer being published (docs/operations.md).\n");
+        b.Append("# TYPE vop_queue_latency_seconds histogram\n");
+        foreach (QueueSeries q in _source().Queues)
+        {
+            LatencyHistogram.Write(b, "vop_queue_latency_seconds", $"link=\"{q.Link}\",device=\"{q.Device}\",queue=\"{q.Queue}\"", q.Stats);
+        }
+
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(b.ToString());
+        await stream.WriteAsync(bytes, cancel).ConfigureAwait(false);
+    }
 
     private void Update()
     {

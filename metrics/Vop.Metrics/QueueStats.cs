@@ -45,6 +45,15 @@ public sealed class QueueStats
     /// <summary>Dropped buffers by reason; the index is the drop reason's numeric value.</summary>
     public readonly long[] Drops = new long[DropReasons];
 
+    /// <summary>Latency histogram: bucket i counts samples ≤ 2^i µs (i = 0..20, 1 µs to ~1 s); the last is +Inf.</summary>
+    public readonly long[] LatencyBuckets = new long[LatencyHistogram.Buckets + 1];
+
+    /// <summary>Sum of all latency samples, in Stopwatch ticks.</summary>
+    public long LatencySumTicks;
+
+    /// <summary>Number of latency samples.</summary>
+    public long LatencyCount;
+
     /// <summary>Sum of all ring errors, for tests and summaries.</summary>
     public long TotalRingErrors
     {

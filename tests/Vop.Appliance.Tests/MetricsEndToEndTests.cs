@@ -50,6 +50,9 @@ public sealed class MetricsEndToEndTests
         Assert.True(pc == 0, po + pe);
         Assert.Contains("vop_transmit_bytes_total{link=\"card0\",device=\"net0\",queue=\"rx0\"}", scrape);
         Assert.Contains("vop_link_up{link=\"card0\",role=\"device\"} 1", scrape);
+        // Host to card frames waited between the host TAP and the published index: the histogram has them.
+        string count = scrape.Split('\n').First(l => l.StartsWith("vop_queue_latency_seconds_count{link=\"card0\",device=\"net0\",queue=\"rx0\"}", StringComparison.Ordinal));
+        Assert.True(long.Parse(count.Split(' ')[1]) > 0, count);
 
         // A real Prometheus in the host namespace scrapes the daemon every second.
         string promDir = Path.Combine(pair.Dir, "prometheus");

@@ -24,6 +24,7 @@ public sealed class DriverQueue
     private readonly ushort[] _chainTail;     // per head: last descriptor of the chain
     private readonly ushort[] _chainCount;    // per head: descriptors in the chain, 0 when not outstanding
     private readonly uint[] _postedWritable;  // per head: device-writable bytes posted
+    private readonly long[] _postedAt;        // per head: Stopwatch timestamp of a data-carrying chain, 0 otherwise
     private ushort _freeHead;
     private int _freeCount;
     private int _outstanding;
@@ -54,6 +55,7 @@ public sealed class DriverQueue
         _chainTail = new ushort[layout.Size];
         _chainCount = new ushort[layout.Size];
         _postedWritable = new uint[layout.Size];
+        _postedAt = new long[layout.Size];
         Reset();
     }
 
@@ -136,6 +138,9 @@ public sealed class DriverQueue
         _chainTail[head] = last;
         _chainCount[head] = (ushort)n;
         _postedWritable[head] = (uint)Math.Min(writable, uint.MaxValue);
+        // Latency is measured for chains that carry data to the device (nothing for it to write back):
+        // made available here, completion seen in TryReap.
+        _postedAt[head] = writable == 0 ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         _window.WriteU16(_layout.AvailRing + (2UL * (ushort)(_availIdx & _mask)), head);
         _availIdx++;
         return true;
@@ -231,6 +236,11 @@ public sealed class DriverQueue
         _chainCount[head] = 0;
         _outstanding--;
         _lastUsed++;
+
+        if (_postedAt[head] != 0)
+        {
+            LatencyHistogram.Record(Stats, System.Diagnostics.Stopwatch.GetTimestamp() - _postedAt[head]);
+        }
 
         bool valid = len <= _postedWritable[head];
         if (!valid)

@@ -87,6 +87,7 @@ internal sealed unsafe class NetDevicePump : PumpThread
             bool starved = false;
             bool tapEmpty = false;
             int moved = 0;
+            long readSince = Stopwatch.GetTimestamp();
 
             // TAP → driver.
             for (int i = 0; i < Budget; i++)
@@ -137,6 +138,11 @@ internal sealed unsafe class NetDevicePump : PumpThread
             }
 
             _rx.Publish();
+            if (moved != 0)
+            {
+                // Frames read this pass waited at most this long between the TAP and the published index.
+                LatencyHistogram.Record(_rx.Stats, Stopwatch.GetTimestamp() - readSince, moved);
+            }
 
             // Driver → TAP.
             for (int i = 0; i < Budget; i++)
