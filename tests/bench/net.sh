@@ -82,6 +82,11 @@ VETH_C2H=$(tcp $ID-vb $ID-va 10.181.0.1)
 VOP_H2C=$(tcp $ID-h $ID-c 10.180.0.2)
 wait $SAMPLER; read -r RSS_DEV RSS_DRV <"$DIR/rss"
 VOP_C2H=$(tcp $ID-c $ID-h 10.180.0.1)
+# The same host-to-card run while both daemons' /metrics are scraped every second.
+scrape() { ip netns exec "$1" bash -c 'while true; do exec 3<>/dev/tcp/127.0.0.1/9465 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3 >/dev/null; exec 3<&-; sleep 1; done' & }
+scrape $ID-h; S1=$!; scrape $ID-c; S2=$!
+VOP_H2C_SCRAPED=$(tcp $ID-h $ID-c 10.180.0.2)
+kill $S1 $S2 2>/dev/null; wait $S1 $S2 2>/dev/null || true
 read -r VETH_P50 VETH_P99 < <(rtt $ID-va 10.181.0.2 0.01 300)
 read -r VOP_P50 VOP_P99 < <(rtt $ID-h 10.180.0.2 0.01 300)
 read -r VETH_BB50 VETH_BB99 < <(rtt $ID-va 10.181.0.2 0.0002 2000)
@@ -100,6 +105,8 @@ tcp_card_to_host_gbps=$VOP_C2H
 veth_tcp_a_to_b_gbps=$VETH_H2C
 veth_tcp_b_to_a_gbps=$VETH_C2H
 tcp_host_to_card_vs_veth=$(ratio $VOP_H2C $VETH_H2C)
+tcp_host_to_card_scraped_gbps=$VOP_H2C_SCRAPED
+tcp_scraped_vs_unscraped=$(ratio $VOP_H2C_SCRAPED $VOP_H2C)
 tcp_card_to_host_vs_veth=$(ratio $VOP_C2H $VETH_C2H)
 rtt_p50_us=$VOP_P50
 rtt_p99_us=$VOP_P99
@@ -130,7 +137,8 @@ doc = open("docs/benchmarks.md").read()
 body = f"""<!-- net.sh begin -->
 Command: `sudo tests/bench/net.sh {sec}` (run of {datetime.date.today()}; iperf3 runs of {sec} s; RTT from 300
 pings 10 ms apart, so each ping finds the pumps asleep, and from 2,000 pings 0.2 ms apart, back to back;
-UDP is iperf3 with 64-byte payloads at unlimited rate; idle CPU over 10 s after the traffic stopped).
+UDP is iperf3 with 64-byte payloads at unlimited rate; idle CPU over 10 s after the traffic stopped;
+`*_scraped_*` repeats the host-to-card run while both daemons' /metrics are fetched every second).
 
 ```
 {figs}
