@@ -103,6 +103,23 @@ public sealed class MetricsEndToEndTests
             {
                 Assert.True(Series(expr) > 0, $"no data for: {expr}");
             }
+
+            // The data queue's bit rate in Prometheus agrees with what iperf3 measured, within 10%.
+            Process server = Run.Background(pair.CardNs, Path.Combine(pair.Dir, "iperf3.log"), "iperf3", "-s", "-1", "-B", pair.CardIp);
+            Thread.Sleep(500);
+            (int ic, string iperf, string ie) = Run.In(pair.HostNs, TimeSpan.FromSeconds(60), "iperf3", "-c", pair.CardIp, "-t", "8", "-J");
+            server.WaitForExit(5000);
+            server.Dispose();
+            Assert.True(ic == 0, iperf + ie);
+            using JsonDocument run = JsonDocument.Parse(iperf);
+            double start = run.RootElement.GetProperty("start").GetProperty("timestamp").GetProperty("timesecs").GetDouble();
+            double iperfBps = run.RootElement.GetProperty("end").GetProperty("sum_received").GetProperty("bits_per_second").GetDouble();
+            Thread.Sleep(2000);
+            string q = "rate(vop_transmit_bytes_total{link=\"card0\",device=\"net0\",queue=\"rx0\"}[5s]) * 8";
+            string answer = Run.In(pair.HostNs, Run.Vop("_http-get", $"http://127.0.0.1:9090/api/v1/query?time={start + 6:F0}&query=" + Uri.EscapeDataString(q))).Out;
+            using JsonDocument r = JsonDocument.Parse(answer);
+            double promBps = double.Parse(r.RootElement.GetProperty("data").GetProperty("result")[0].GetProperty("value")[1].GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(Math.Abs(promBps - iperfBps) / iperfBps < 0.10, $"Prometheus {promBps / 1e9:F2} Gbit/s vs iperf3 {iperfBps / 1e9:F2} Gbit/s");
         }
         finally
         {
