@@ -77,7 +77,21 @@ httpGet.SetAction(p =>
     }
 });
 
-var root = new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, status, demo, consoleCommand, sshProxy, sink, source, pingCommand, httpGet };
+var writeOption = new Option<string>("-w", "--write") { Description = "pcap file to write", Required = true };
+var queueFilter = new Option<string?>("--queue") { Description = "only this queue (rx0: device to driver, tx0: driver to device)" };
+var countLimit = new Option<long>("--count", "-c") { Description = "stop after this many frames" };
+var durationLimit = new Option<double>("--duration") { Description = "stop after this many seconds" };
+var verboseOption = new Option<bool>("--verbose", "-v") { Description = "print each frame's virtio-net header fields" };
+var capture = new Command("capture", "write the frames crossing a link to a pcap file (Ctrl-C stops)") { linkArgument, writeOption, queueFilter, countLimit, durationLimit, verboseOption, runDirOption };
+capture.SetAction(p => CaptureCommand.Run(
+    Path.Combine(p.GetValue(runDirOption)!, p.GetValue(linkArgument)!, "capture.sock"),
+    p.GetValue(writeOption)!,
+    p.GetValue(queueFilter),
+    p.GetValue(countLimit),
+    p.GetValue(durationLimit),
+    p.GetValue(verboseOption)));
+
+var root = new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, status, capture, demo, consoleCommand, sshProxy, sink, source, pingCommand, httpGet };
 return root.Parse(args).Invoke();
 
 static int WithConfig(string path, Func<ApplianceConfig, int> body)

@@ -168,7 +168,7 @@ public static partial class ConfigLoader
         for (int d = 0; d < l.Devices.Count; d++)
         {
             DeviceEntry dev = l.Devices[d].Type == "console"
-                ? ValidateConsole(path, $"{at}.devices[{d}]", l.Devices[d], name)
+                ? ValidateConsole(path, $"{at}.devices[{d}]", l.Devices[d], name, l.RunDir ?? "/run/vop")
                 : ValidateDevice(path, $"{at}.devices[{d}]", l.Devices[d], role);
             if (!deviceNames.Add(dev.Name))
             {
@@ -209,7 +209,13 @@ public static partial class ConfigLoader
             throw new ConfigException($"{path}: {at}.windowSize: the device side sizes the window; remove it from a driver-role link");
         }
 
-        var link = new LinkConfig(name, kind, role, socket, window, vectors, devices);
+        string runDir = l.RunDir ?? "/run/vop";
+        if (!runDir.StartsWith('/'))
+        {
+            throw new ConfigException($"{path}: {at}.runDir: '{runDir}' must be an absolute path");
+        }
+
+        var link = new LinkConfig(name, kind, role, socket, window, vectors, devices) { RunDir = runDir };
         return l.End switch
         {
             null => link,
@@ -281,7 +287,7 @@ public static partial class ConfigLoader
     [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")]
     private static partial Regex PortName();
 
-    private static ConsoleConfigEntry ValidateConsole(string path, string at, DeviceConfigFile d, string link)
+    private static ConsoleConfigEntry ValidateConsole(string path, string at, DeviceConfigFile d, string link, string linkRunDir)
     {
         if (d.Tap is not null || d.Mac is not null || d.Mtu is not null || d.QueueSize is not null)
         {
@@ -335,7 +341,7 @@ public static partial class ConfigLoader
             ports.Add(new PortEntry(name, files[i].Command, files[i].Connect));
         }
 
-        string runDir = d.RunDir ?? "/run/vop";
+        string runDir = d.RunDir ?? linkRunDir;
         if (!runDir.StartsWith('/'))
         {
             throw new ConfigException($"{path}: {at}.runDir: '{runDir}' must be an absolute path");

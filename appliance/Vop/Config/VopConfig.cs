@@ -29,6 +29,8 @@ public sealed class LinkConfigFile
 
     public string? End { get; set; }
 
+    public string? RunDir { get; set; }
+
     public List<DeviceConfigFile>? Devices { get; set; }
 }
 
@@ -75,6 +77,9 @@ public sealed record LinkConfig(string Name, string Kind, LinkRole Role, string 
 {
     /// <summary>Which physical end this daemon is on for this link (metrics direction: receive = card to host).</summary>
     public ConsoleEnd End { get; init; } = Role == LinkRole.Device ? ConsoleEnd.Host : ConsoleEnd.Card;
+
+    /// <summary>Where the link's sockets live: RunDir/NAME/(capture|PORT).sock.</summary>
+    public string RunDir { get; init; } = "/run/vop";
 }
 
 /// <summary>A validated device of a link.</summary>

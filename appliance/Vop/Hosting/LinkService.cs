@@ -49,6 +49,13 @@ public sealed class LinkService : IHostedService, IDisposable
             {
                 StartDriverSide();
             }
+
+            var rings = _owned.OfType<NetDeviceBackend>().Select(b => b.Capture)
+                .Concat(_owned.OfType<NetDriverBackend>().Select(b => b.Capture)).ToList();
+            if (rings.Count > 0)
+            {
+                _owned.Insert(0, new CaptureServer(Path.Combine(_config.RunDir, _config.Name, "capture.sock"), rings, _log));
+            }
         }
         catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException)
         {

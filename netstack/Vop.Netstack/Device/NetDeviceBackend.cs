@@ -30,6 +30,9 @@ public sealed class NetDeviceBackend : IDeviceBackend, IDisposable
 
     public string Name => _options.Name;
 
+    /// <summary>Frames mirrored for `vop capture` while one is attached.</summary>
+    public Capture.CaptureRing Capture { get; } = new();
+
     public string TapName => _options.Tap;
 
     public DeviceType Type => DeviceType.Net;
@@ -51,7 +54,7 @@ public sealed class NetDeviceBackend : IDeviceBackend, IDisposable
     {
         Stop();
         _tap.SetOffloads(NetFeatures.TapOffloadsTowardDriver(session.Negotiated));
-        _pump = new NetDevicePump(_options, _tap, session, Stats);
+        _pump = new NetDevicePump(_options, _tap, session, Stats, Capture);
         _pump.Start();
         _tap.SetCarrier(true);
         if (_log.IsEnabled(LogLevel.Information))

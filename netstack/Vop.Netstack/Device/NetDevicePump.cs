@@ -40,9 +40,12 @@ internal sealed unsafe class NetDevicePump : PumpThread
     private readonly ulong _maxFromDriver;
     private readonly long[] _gso = new long[2];
 
-    public NetDevicePump(NetDeviceOptions options, TapDevice tap, DeviceSession session, IReadOnlyList<QueueStats> stats)
+    private readonly Capture.CaptureRing _capture;
+
+    public NetDevicePump(NetDeviceOptions options, TapDevice tap, DeviceSession session, IReadOnlyList<QueueStats> stats, Capture.CaptureRing capture)
         : base($"vop-net-{options.Tap}")
     {
+        _capture = capture;
         _options = options;
         _tap = tap;
         _session = session;
@@ -127,6 +130,11 @@ internal sealed unsafe class NetDevicePump : PumpThread
 
                 ReadOnlySpan<BufferSegment> segs = rxSegs[..rxChain.SegmentCount];
                 ChainBytes.WriteU16(w, segs, 10, 1); // num_buffers
+                if (_capture.Active)
+                {
+                    _capture.Offer(w, segs, (int)n, 0, 0);
+                }
+
                 if (segs[0].Length >= 2 && w.ReadU8(segs[0].Offset + 1) != VirtioNetHeader.GsoNone)
                 {
                     _gso[0]++;
@@ -171,6 +179,11 @@ internal sealed unsafe class NetDevicePump : PumpThread
                     if (header[1] != VirtioNetHeader.GsoNone)
                     {
                         _gso[1]++;
+                    }
+
+                    if (_capture.Active)
+                    {
+                        _capture.Offer(w, segs, (int)chain.ReadableLength, 1, 1);
                     }
 
                     int count = ChainBytes.ToIovec(w, segs, iov + MaxSegments);

@@ -30,6 +30,9 @@ public sealed class NetDriverBackend : IDriverBackend, IDisposable
 
     public string Name => _options.Name;
 
+    /// <summary>Frames mirrored for `vop capture` while one is attached.</summary>
+    public Capture.CaptureRing Capture { get; } = new();
+
     public string TapName => _options.Tap;
 
     public DeviceType Type => DeviceType.Net;
@@ -60,7 +63,7 @@ public sealed class NetDriverBackend : IDriverBackend, IDisposable
 
         _tap.SetMtu(mtu);
         _tap.SetOffloads(NetFeatures.TapOffloadsTowardDevice(f));
-        _pump = new NetDriverPump(_options.Tap, _tap, session, mtu);
+        _pump = new NetDriverPump(_options.Tap, _tap, session, mtu, Capture);
         _pump.Start();
         _tap.SetCarrier((f & NetFeatures.Status) == 0 || config.LinkUp);
         if (_log.IsEnabled(LogLevel.Information))

@@ -44,9 +44,12 @@ internal sealed unsafe class NetDriverPump : PumpThread
     private readonly bool _ecn;
     private readonly long[] _gso = new long[2];
 
-    public NetDriverPump(string tapName, TapDevice tap, DriverSession session, int mtu)
+    private readonly Capture.CaptureRing _capture;
+
+    public NetDriverPump(string tapName, TapDevice tap, DriverSession session, int mtu, Capture.CaptureRing capture)
         : base($"vop-net-{tapName}")
     {
+        _capture = capture;
         _tapName = tapName;
         _tap = tap;
         _session = session;
@@ -129,6 +132,11 @@ internal sealed unsafe class NetDriverPump : PumpThread
                         _gso[0]++;
                     }
 
+                    if (_capture.Active)
+                    {
+                        _capture.Offer(w, [new BufferSegment(off, used.Length, true)], (int)used.Length, 0, 0);
+                    }
+
                     iov.iov_base = w.Address(off, used.Length);
                     iov.iov_len = (size_t)used.Length;
                     if (_tap.Write(&iov, 1) < 0)
@@ -179,6 +187,11 @@ internal sealed unsafe class NetDriverPump : PumpThread
                 if (w.ReadU8(off + 1) != VirtioNetHeader.GsoNone)
                 {
                     _gso[1]++;
+                }
+
+                if (_capture.Active)
+                {
+                    _capture.Offer(w, [new BufferSegment(off, (uint)n, false)], (int)n, 1, 1);
                 }
 
                 _tx.TryAdd(new BufferSegment(off, (uint)n, false), out ushort head);

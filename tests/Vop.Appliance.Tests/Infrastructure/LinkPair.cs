@@ -39,11 +39,11 @@ public sealed class LinkPair : IDisposable
 
         File.WriteAllText(HostConfig, JsonSerializer.Serialize(new
         {
-            links = new[] { new { name = "card0", kind = "loopback", role = "device", socket = Socket, windowSize = "64M", devices = hostDevices } },
+            links = new[] { new { name = "card0", kind = "loopback", role = "device", socket = Socket, runDir = RunDir, windowSize = "64M", devices = hostDevices } },
         }));
         File.WriteAllText(CardConfig, JsonSerializer.Serialize(new
         {
-            links = new[] { new { name = "host", kind = "loopback", role = "driver", socket = Socket, devices = cardDevices } },
+            links = new[] { new { name = "host", kind = "loopback", role = "driver", socket = Socket, runDir = RunDir, devices = cardDevices } },
         }));
         foreach (string ns in new[] { HostNs, CardNs })
         {
