@@ -33,6 +33,9 @@ public sealed class MetricsExporter
     private readonly Gauge _deviceStatus;
     private readonly Gauge _deviceLive;
     private readonly Gauge _deviceInfo;
+    private readonly Gauge _occupancy;
+    private readonly Gauge _peerEpoch;
+    private readonly Counter _peerResets;
 
     public MetricsExporter(Func<MetricsSnapshot> source, IReadOnlyList<string> errorKinds, IReadOnlyList<string> dropReasons)
     {
@@ -58,6 +61,9 @@ public sealed class MetricsExporter
         _deviceStatus = f.CreateGauge("vop_device_status", "virtio device status byte as accepted by the device side.", ["link", "device"]);
         _deviceLive = f.CreateGauge("vop_device_live", "1 while the device is live (DRIVER_OK, not broken).", ["link", "device"]);
         _deviceInfo = f.CreateGauge("vop_device_info", "Negotiated virtio features of a device, as an info metric.", ["link", "device", "type", "features"]);
+        _occupancy = f.CreateGauge("vop_queue_occupancy", "Buffers in the ring at the last publish: outstanding (driver side) or available and not yet taken (device side).", s_queueLabels);
+        _peerEpoch = f.CreateGauge("vop_peer_epoch", "The peer's epoch: a new random value on every peer start.", ["link"]);
+        _peerResets = f.CreateCounter("vop_peer_resets_total", "Resets by reason: driver_reset, link_down (peer gone), broken (quarantine), peer_restart, needs_reset.", ["link", "reason"]);
         Gauge build = f.CreateGauge("vop_build_info", "vop build information.", ["version"]);
         build.WithLabels(Assembly.GetEntryAssembly()?.GetName().Version?.ToString() ?? "0").Set(1);
         Registry.AddBeforeCollectCallback(Update);
@@ -75,9 +81,27 @@ public sealed class MetricsExporter
         var b = new System.Text.StringBuilder();
         b.Append("# HELP vop_queue_latency_seconds Time from a buffer being made available to its completion being seen by the side that made it available, plus the time a frame waits between its TAP becoming readable and its buffer being published (docs/operations.md).\n");
         b.Append("# TYPE vop_queue_latency_seconds histogram\n");
-        foreach (QueueSeries q in _source().Queues)
+        MetricsSnapshot snapshot = _source();
+        foreach (QueueSeries q in snapshot.Queues)
         {
             LatencyHistogram.Write(b, "vop_queue_latency_seconds", $"link=\"{q.Link}\",device=\"{q.Device}\",queue=\"{q.Queue}\"", q.Stats);
+        }
+
+        b.Append("# HELP vop_queue_batch_size Buffers per batch (one index publish).\n");
+        b.Append("# TYPE vop_queue_batch_size histogram\n");
+        foreach (QueueSeries q in snapshot.Queues)
+        {
+            string labels = $"link=\"{q.Link}\",device=\"{q.Device}\",queue=\"{q.Queue}\"";
+            long cumulative = 0;
+            for (int i = 0; i <= QueueStats.BatchSizeBucketCount; i++)
+            {
+                cumulative += q.Stats.BatchSizeBuckets[i];
+                string le = i < QueueStats.BatchSizeBucketCount ? (1 << i).ToString(CultureInfo.InvariantCulture) : "+Inf";
+                b.Append(CultureInfo.InvariantCulture, $"vop_queue_batch_size_bucket{{{labels},le=\"{le}\"}} {cumulative}\n");
+            }
+
+            b.Append(CultureInfo.InvariantCulture, $"vop_queue_batch_size_sum{{{labels}}} {q.Stats.BatchSizeSum}\n");
+            b.Append(CultureInfo.InvariantCulture, $"vop_queue_batch_size_count{{{labels}}} {cumulative}\n");
         }
 
         byte[] bytes = System.Text.Encoding.UTF8.GetBytes(b.ToString());
@@ -98,6 +122,7 @@ public sealed class MetricsExporter
             _notified.WithLabels(l).IncTo(st.NotificationsSent);
             _suppressed.WithLabels(l).IncTo(st.NotificationsSuppressed);
             _doorbells.WithLabels(l).IncTo(st.DoorbellsReceived);
+            _occupancy.WithLabels(l).Set(st.Occupancy);
             Counter drops = receive ? _rxDrops : _txDrops;
             for (int r = 0; r < _dropReasons.Count; r++)
             {
@@ -114,6 +139,11 @@ public sealed class MetricsExporter
         {
             _linkUp.WithLabels(link.Link, link.Role).Set(link.Up ? 1 : 0);
             _resets.WithLabels(link.Link).IncTo(link.Resets);
+            _peerEpoch.WithLabels(link.Link).Set(link.PeerEpoch);
+            foreach ((string reason, long count) in link.ResetsByReason)
+            {
+                _peerResets.WithLabels(link.Link, reason).IncTo(count);
+            }
         }
 
         foreach (DeviceSeries d in s.Devices)

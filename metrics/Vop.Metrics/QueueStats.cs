@@ -54,6 +54,30 @@ public sealed class QueueStats
     /// <summary>Number of latency samples.</summary>
     public long LatencyCount;
 
+    /// <summary>Batch sizes: bucket i counts batches of ≤ 2^i buffers (i = 0..8, 1 to 256); the last is larger.</summary>
+    public readonly long[] BatchSizeBuckets = new long[BatchSizeBucketCount + 1];
+
+    public const int BatchSizeBucketCount = 9;
+
+    /// <summary>Sum of all recorded batch sizes.</summary>
+    public long BatchSizeSum;
+
+    /// <summary>Buffers in the ring at the last publish: outstanding chains (driver side) or available, not yet popped (device side).</summary>
+    public long Occupancy;
+
+    /// <summary>Records one batch of <paramref name="size"/> buffers.</summary>
+    public void RecordBatch(long size)
+    {
+        if (size <= 0)
+        {
+            return;
+        }
+
+        int bucket = size <= 1 ? 0 : System.Numerics.BitOperations.Log2((ulong)size - 1) + 1;
+        BatchSizeBuckets[Math.Min(bucket, BatchSizeBucketCount)]++;
+        BatchSizeSum += size;
+    }
+
     /// <summary>Sum of all ring errors, for tests and summaries.</summary>
     public long TotalRingErrors
     {

@@ -50,6 +50,12 @@ public sealed class MetricsEndToEndTests
         Assert.True(pc == 0, po + pe);
         Assert.Contains("vop_transmit_bytes_total{link=\"card0\",device=\"net0\",queue=\"rx0\"}", scrape);
         Assert.Contains("vop_link_up{link=\"card0\",role=\"device\"} 1", scrape);
+        Assert.Contains("vop_queue_batch_size_bucket{link=\"card0\",device=\"net0\",queue=\"rx0\",le=\"+Inf\"}", scrape);
+        Assert.Contains("vop_queue_occupancy{link=\"card0\",device=\"net0\",queue=\"tx0\"}", scrape);
+        Assert.Contains("vop_peer_resets_total{link=\"card0\",reason=\"link_down\"} 0", scrape);
+        string epoch = scrape.Split('\n').First(l => l.StartsWith("vop_peer_epoch{link=\"card0\"}", StringComparison.Ordinal));
+        Assert.NotEqual("0", epoch.Split(' ')[1]);
+
         // Host to card frames waited between the host TAP and the published index: the histogram has them.
         string count = scrape.Split('\n').First(l => l.StartsWith("vop_queue_latency_seconds_count{link=\"card0\",device=\"net0\",queue=\"rx0\"}", StringComparison.Ordinal));
         Assert.True(long.Parse(count.Split(' ')[1]) > 0, count);

@@ -74,7 +74,21 @@ public sealed class ApplianceState
                 }
             }
 
-            links.Add(new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), anyLive, resets));
+            var series = new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), anyLive, resets);
+            if (service.DeviceSide is { } side)
+            {
+                series = series with
+                {
+                    PeerEpoch = side.PeerEpoch,
+                    ResetsByReason = new Dictionary<string, long> { ["driver_reset"] = side.Resets, ["link_down"] = side.PeerDepartures, ["broken"] = side.Quarantines },
+                };
+            }
+            else if (service.DriverSide is { } driver)
+            {
+                series = series with { PeerEpoch = driver.PeerEpoch, ResetsByReason = driver.EndsByReason };
+            }
+
+            links.Add(series);
         }
 
         return new MetricsSnapshot(links, devices, queues);

@@ -88,6 +88,16 @@ public sealed class DeviceSideLink : IDisposable
 
     public long Quarantines { get; private set; }
 
+    /// <summary>The driver side's epoch while it runs, else 0.</summary>
+    public uint PeerEpoch
+    {
+        get
+        {
+            SideSnapshot s = SideStateBlock.Read(_end.Window.Accessor, WindowLayout.DriverSideState);
+            return s.State == SideState.Running ? s.Epoch : 0;
+        }
+    }
+
     /// <summary>Lays out the window, inserts the devices and starts the control thread.</summary>
     public void Start()
     {

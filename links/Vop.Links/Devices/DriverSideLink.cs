@@ -44,6 +44,23 @@ public sealed class DriverSideLink : IDisposable
     /// <summary>Sessions that reached DRIVER_OK.</summary>
     public long Sessions { get; private set; }
 
+    /// <summary>The device side's epoch in the current session, else 0.</summary>
+    public uint PeerEpoch { get; private set; }
+
+    /// <summary>Ended sessions by reason: link_down, peer_restart, needs_reset, broken, other.</summary>
+    public IReadOnlyDictionary<string, long> EndsByReason
+    {
+        get
+        {
+            lock (_ends)
+            {
+                return new Dictionary<string, long>(_ends);
+            }
+        }
+    }
+
+    private readonly Dictionary<string, long> _ends = [];
+
     public ulong NegotiatedOf(int device) => _negotiated.Length > device ? _negotiated[device] : 0;
 
     private ulong[] _negotiated = [];
@@ -91,6 +108,8 @@ public sealed class DriverSideLink : IDisposable
                     }
 
                     StopAll();
+                    PeerEpoch = 0;
+                    Count(reason);
                     LinkLog.SessionEnded(_log, _name, reason);
                     if (!cancel.IsCancellationRequested)
                     {
@@ -132,6 +151,7 @@ public sealed class DriverSideLink : IDisposable
         var own = new SideStateBlock(w, WindowLayout.DriverSideState);
         own.Start();
         LinkLog.Attached(_log, _name, device.Epoch);
+        PeerEpoch = device.Epoch;
 
         var slots = new DriverSlot[_devices.Count];
         var used = new HashSet<int>();
@@ -251,6 +271,20 @@ public sealed class DriverSideLink : IDisposable
                     return $"{_devices[d].Name}: quarantined: {_devices[d].Fault.Label()}";
                 }
             }
+        }
+    }
+
+    private void Count(string reason)
+    {
+        string kind = reason.Contains("went away", StringComparison.Ordinal) || reason.Contains("heartbeat", StringComparison.Ordinal) ? "link_down"
+            : reason.Contains("restarted or stopped", StringComparison.Ordinal) ? "peer_restart"
+            : reason.Contains("asks for a reset", StringComparison.Ordinal) ? "needs_reset"
+            : reason.Contains("quarantined", StringComparison.Ordinal) ? "broken"
+            : reason == "stopping" ? "stopping"
+            : "other";
+        lock (_ends)
+        {
+            _ends[kind] = _ends.GetValueOrDefault(kind) + 1;
         }
     }
 

@@ -245,6 +245,8 @@ public sealed class DeviceQueue
 
         QueueStats s = Stats;
         s.Batches++;
+        s.RecordBatch((ushort)(now - old));
+        s.Occupancy = (ushort)(_availSeen - _lastAvail);
         s.Packets += _batchPackets;
         s.Bytes += _batchBytes;
         _batchPackets = _batchBytes = 0;

@@ -176,6 +176,8 @@ public sealed class DriverQueue
 
         QueueStats s = Stats;
         s.Batches++;
+        s.RecordBatch((ushort)(now - old));
+        s.Occupancy = _outstanding;
         if (kick)
         {
             s.NotificationsSent++;
