@@ -28,16 +28,7 @@ public sealed class CaptureServer : IDisposable
             rings[i].DeviceIndex = (byte)i;
         }
 
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        if (File.Exists(path))
-        {
-            File.Delete(path);
-        }
-
-        _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        _listener.Bind(new UnixDomainSocketEndPoint(path));
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        _listener.Listen(4);
+        _listener = PrivateSocket.Listen(path, 4);
         _thread = new Thread(Serve) { Name = "vop-capture", IsBackground = true };
         _thread.Start();
     }

@@ -37,16 +37,7 @@ public sealed class SocketPortEndpoint : PortEndpoint
         _streamInbound = NewInbound(256 * 1024);
         _path = path;
         _console = console;
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        if (File.Exists(path))
-        {
-            File.Delete(path);
-        }
-
-        _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        _listener.Bind(new UnixDomainSocketEndPoint(path));
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        _listener.Listen(16);
+        _listener = Hosting.PrivateSocket.Listen(path, 16);
         LocalOpen = console;
         if (console)
         {
