@@ -66,7 +66,7 @@ public static partial class ConfigLoader
                 throw new ConfigException($"{path}: links[{i}].name: '{link.Name}' is used by another link");
             }
 
-            if (!sockets.Add(link.Socket))
+            if (link.Socket.Length > 0 && !sockets.Add(link.Socket))
             {
                 throw new ConfigException($"{path}: links[{i}].socket: '{link.Socket}' is used by another link");
             }
@@ -129,10 +129,12 @@ public static partial class ConfigLoader
         }
 
         string kind = l.Kind ?? "loopback";
-        if (kind != "loopback")
+        if (kind is not ("loopback" or "pci" or "ntb"))
         {
-            throw new ConfigException($"{path}: {at}.kind: '{kind}' is not a supported link kind (loopback)");
+            throw new ConfigException($"{path}: {at}.kind: '{kind}' is not a supported link kind (loopback, pci, ntb)");
         }
+
+        bool mapped = kind != "loopback";
 
         LinkRole role = Required(path, at + ".role", l.Role) switch
         {
@@ -141,8 +143,30 @@ public static partial class ConfigLoader
             string other => throw new ConfigException($"{path}: {at}.role: '{other}' must be device or driver"),
         };
 
-        string socket = Required(path, at + ".socket", l.Socket);
-        if (!socket.StartsWith('/') || Encoding.UTF8.GetByteCount(socket) > 107)
+        string socket = mapped ? l.Socket ?? string.Empty : Required(path, at + ".socket", l.Socket);
+        if (mapped)
+        {
+            string windowFile = Required(path, at + ".path", l.Path);
+            if (!windowFile.StartsWith('/'))
+            {
+                throw new ConfigException($"{path}: {at}.path: '{windowFile}' must be an absolute path (a BAR resource file, /dev/shm/..., hugetlbfs)");
+            }
+
+            if (l.Socket is not null)
+            {
+                throw new ConfigException($"{path}: {at}.socket: a {kind} link has no socket; the window is {at}.path");
+            }
+
+            if ((l.Doorbell ?? "poll") != "poll")
+            {
+                throw new ConfigException($"{path}: {at}.doorbell: '{l.Doorbell}' is not supported yet (poll)");
+            }
+        }
+        else if (l.Path is not null || l.Offset is not null || l.Doorbell is not null)
+        {
+            throw new ConfigException($"{path}: {at}.path: only pci and ntb links map a window file");
+        }
+        else if (!socket.StartsWith('/') || Encoding.UTF8.GetByteCount(socket) > 107)
         {
             throw new ConfigException($"{path}: {at}.socket: '{socket}' must be an absolute path of at most 107 bytes");
         }
@@ -185,7 +209,7 @@ public static partial class ConfigLoader
         }
 
         ulong window = 0;
-        if (role == LinkRole.Device)
+        if (role == LinkRole.Device || mapped)
         {
             window = ParseSize(path, at + ".windowSize", l.WindowSize ?? "64M");
             if (window < (1UL << 20) || window > (1UL << 30) || (window & (window - 1)) != 0)
@@ -209,13 +233,23 @@ public static partial class ConfigLoader
             throw new ConfigException($"{path}: {at}.windowSize: the device side sizes the window; remove it from a driver-role link");
         }
 
+        if (mapped && l.Offset is < 0)
+        {
+            throw new ConfigException($"{path}: {at}.offset: {l.Offset} must not be negative");
+        }
+
         string runDir = l.RunDir ?? "/run/vop";
         if (!runDir.StartsWith('/'))
         {
             throw new ConfigException($"{path}: {at}.runDir: '{runDir}' must be an absolute path");
         }
 
-        var link = new LinkConfig(name, kind, role, socket, window, vectors, devices) { RunDir = runDir };
+        var link = new LinkConfig(name, kind, role, socket, window, vectors, devices)
+        {
+            RunDir = runDir,
+            WindowPath = mapped ? l.Path : null,
+            WindowOffset = (ulong)(l.Offset ?? 0),
+        };
         return l.End switch
         {
             null => link,

@@ -31,6 +31,12 @@ public sealed class LinkConfigFile
 
     public string? RunDir { get; set; }
 
+    public string? Path { get; set; }
+
+    public long? Offset { get; set; }
+
+    public string? Doorbell { get; set; }
+
     public List<DeviceConfigFile>? Devices { get; set; }
 }
 
@@ -80,6 +86,11 @@ public sealed record LinkConfig(string Name, string Kind, LinkRole Role, string 
 
     /// <summary>Where the link's sockets live: RunDir/NAME/(capture|PORT).sock.</summary>
     public string RunDir { get; init; } = "/run/vop";
+
+    /// <summary>pci/ntb: the file that is the window (sysfs resourceN, /dev/shm file, hugetlbfs) and where in it.</summary>
+    public string? WindowPath { get; init; }
+
+    public ulong WindowOffset { get; init; }
 }
 
 /// <summary>A validated device of a link.</summary>

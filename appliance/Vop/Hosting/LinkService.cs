@@ -2,8 +2,11 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Vop.Appliance.Config;
 using Vop.Appliance.VirtioConsole;
+using Vop.Links;
 using Vop.Links.Devices;
 using Vop.Links.Loopback;
+using Vop.Links.Pci;
+using Vop.Links.Windows;
 using Vop.Netstack;
 using Vop.Netstack.Device;
 using Vop.Netstack.Driver;
@@ -81,6 +84,17 @@ public sealed class LinkService : IHostedService, IDisposable
             backends.Add(backend);
         }
 
+        if (_config.WindowPath is string windowPath)
+        {
+            // pci/ntb: the window is a file both ends map; the device side creates it if needed.
+            var mapped = new PciLinkEnd(SharedWindow.OpenFile(windowPath, _config.WindowOffset, _config.WindowSize, create: true), deviceSide: true, _config.Vectors);
+            _owned.Insert(0, mapped);
+            _deviceSide = new DeviceSideLink(_config.Name, mapped, backends, _log, pollPresence: true);
+            _deviceSide.Start();
+            _owned.Insert(0, _deviceSide);
+            return;
+        }
+
         Directory.CreateDirectory(Path.GetDirectoryName(_config.Socket)!);
         var end = new LoopbackDeviceEnd(_config.Name, _config.Socket, _config.WindowSize, _config.Vectors, _log);
         _owned.Insert(0, end);
@@ -108,9 +122,34 @@ public sealed class LinkService : IHostedService, IDisposable
 
         string socket = _config.Socket;
         int vectors = _config.Vectors;
-        _driverSide = new DriverSideLink(_config.Name, cancel => LoopbackDriverEnd.Connect(socket, vectors, cancel, _log), backends, _log);
+        Func<CancellationToken, ILinkEnd> connect = _config.WindowPath is string windowPath
+            ? cancel => ConnectMapped(windowPath, _config.WindowOffset, _config.WindowSize, vectors, cancel)
+            : cancel => LoopbackDriverEnd.Connect(socket, vectors, cancel, _log);
+        _driverSide = new DriverSideLink(_config.Name, connect, backends, _log);
         _driverSide.Start();
         _owned.Insert(0, _driverSide);
+    }
+
+    /// <summary>pci/ntb driver side: map the window and wait until the device side is running in it.</summary>
+    private static PciLinkEnd ConnectMapped(string path, ulong offset, ulong size, int vectors, CancellationToken cancel)
+    {
+        while (!File.Exists(path))
+        {
+            cancel.ThrowIfCancellationRequested();
+            cancel.WaitHandle.WaitOne(100);
+        }
+
+        var end = new PciLinkEnd(SharedWindow.OpenFile(path, offset, size, create: false), deviceSide: false, vectors);
+        while (!end.PeerAttached)
+        {
+            if (cancel.WaitHandle.WaitOne(50))
+            {
+                end.Dispose();
+                cancel.ThrowIfCancellationRequested();
+            }
+        }
+
+        return end;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)

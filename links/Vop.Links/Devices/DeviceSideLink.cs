@@ -34,8 +34,14 @@ public sealed class DeviceSideLink : IDisposable
     private readonly object _gate = new();
     private volatile bool _stopping;
 
-    public DeviceSideLink(string name, ILinkEnd end, IReadOnlyList<IDeviceBackend> devices, ILogger? log = null)
+    private readonly bool _pollPresence;
+    private bool _attached;
+
+    // pollPresence: true for links that report no peer departures themselves (pci/ntb); the control
+    // loop then watches ILinkEnd.PeerAttached (state block and heartbeat) instead.
+    public DeviceSideLink(string name, ILinkEnd end, IReadOnlyList<IDeviceBackend> devices, ILogger? log = null, bool pollPresence = false)
     {
+        _pollPresence = pollPresence;
         if (devices.Count > WindowLayout.SlotCount)
         {
             throw new ArgumentException($"link {name}: at most {WindowLayout.SlotCount} devices");
@@ -179,6 +185,17 @@ public sealed class DeviceSideLink : IDisposable
 
             lock (_gate)
             {
+                if (_pollPresence)
+                {
+                    bool attached = _end.PeerAttached;
+                    if (_attached && !attached)
+                    {
+                        PeerLeft();
+                    }
+
+                    _attached = attached;
+                }
+
                 for (int d = 0; d < _devices.Count; d++)
                 {
                     PollDevice(d);

@@ -33,6 +33,12 @@ public static class WindowLayout
     public const ulong SideHeartbeat = 0x08;   // u64, incremented while the side runs
     public const ulong SideProcessId = 0x10;   // u32, diagnostic only
 
+    // Doorbell counters for links without interrupt fds (pci/ntb polling): u32 per vector, incremented by
+    // the side that rings; the other side polls them. Device side's at 0x200 (D), driver side's at 0x300 (R).
+    public const ulong DeviceDoorbells = 0x200;
+    public const ulong DriverDoorbells = 0x300;
+    public const int DoorbellCounters = 64;
+
     // Device table: fixed-size slots.
     public const ulong TableOffset = 0x1000;
     public const int SlotCount = 8;

@@ -13,7 +13,11 @@ public sealed class LinkPair : IDisposable
     private static int s_counter;
     private readonly int _mtu;
 
-    public LinkPair(int mtu = 1500, string[]? consoleCommand = null)
+    /// <param name="mtu">MTU the device side puts in config space.</param>
+    /// <param name="consoleCommand">When set, a console device too, whose card end runs this command.</param>
+    /// <param name="kind">loopback (ivshmem socket) or pci (a window file mapped by both, polled doorbells).</param>
+    /// <param name="cardIsDevice">false: the host is the device side (MIC default); true: the card is.</param>
+    public LinkPair(int mtu = 1500, string[]? consoleCommand = null, string kind = "loopback", bool cardIsDevice = false)
     {
         Run.RequireRoot();
         _mtu = mtu;
@@ -25,8 +29,10 @@ public sealed class LinkPair : IDisposable
         Dir = Path.Combine("/tmp", $"vop-e2e-{Id}");
         Directory.CreateDirectory(Dir);
         Socket = Path.Combine(Dir, "link.sock");
-        var hostDevices = new List<object> { new { type = "net", name = "net0", tap = HostTap, mac = "52:54:00:0e:2e:01", mtu } };
-        var cardDevices = new List<object> { new { type = "net", name = "net0", tap = CardTap } };
+        object DeviceNet(string tap) => new { type = "net", name = "net0", tap, mac = "52:54:00:0e:2e:01", mtu };
+        object DriverNet(string tap) => new { type = "net", name = "net0", tap };
+        var hostDevices = new List<object> { cardIsDevice ? DriverNet(HostTap) : DeviceNet(HostTap) };
+        var cardDevices = new List<object> { cardIsDevice ? DeviceNet(CardTap) : DriverNet(CardTap) };
         if (consoleCommand is not null)
         {
             hostDevices.Add(new { type = "console", name = "console0", end = "host", runDir = RunDir, ports = new[] { new { name = "console" }, new { name = "ssh" } } });
@@ -37,14 +43,29 @@ public sealed class LinkPair : IDisposable
             });
         }
 
-        File.WriteAllText(HostConfig, JsonSerializer.Serialize(new
+        WindowFile = $"/dev/shm/vop-e2e-{Id}";
+        Dictionary<string, object> Link(string name, bool device, string end, List<object> devices)
         {
-            links = new[] { new { name = "card0", kind = "loopback", role = "device", socket = Socket, runDir = RunDir, windowSize = "64M", devices = hostDevices } },
-        }));
-        File.WriteAllText(CardConfig, JsonSerializer.Serialize(new
-        {
-            links = new[] { new { name = "host", kind = "loopback", role = "driver", socket = Socket, runDir = RunDir, devices = cardDevices } },
-        }));
+            var l = new Dictionary<string, object> { ["name"] = name, ["kind"] = kind, ["role"] = device ? "device" : "driver", ["end"] = end, ["runDir"] = RunDir, ["devices"] = devices };
+            if (kind == "loopback")
+            {
+                l["socket"] = Socket;
+                if (device)
+                {
+                    l["windowSize"] = "64M";
+                }
+            }
+            else
+            {
+                l["path"] = WindowFile;
+                l["windowSize"] = "64M";
+            }
+
+            return l;
+        }
+
+        File.WriteAllText(HostConfig, JsonSerializer.Serialize(new { links = new[] { Link("card0", !cardIsDevice, "host", hostDevices) } }));
+        File.WriteAllText(CardConfig, JsonSerializer.Serialize(new { links = new[] { Link("host", cardIsDevice, "card", cardDevices) } }));
         foreach (string ns in new[] { HostNs, CardNs })
         {
             Run.Must(Run.In(null, "ip", "netns", "add", ns), "ip netns add");
@@ -63,6 +84,9 @@ public sealed class LinkPair : IDisposable
     public string Dir { get; }
 
     public string Socket { get; }
+
+    /// <summary>The window file of a pci pair (removed on dispose).</summary>
+    public string WindowFile { get; }
 
     /// <summary>Where the host end puts its port sockets: RunDir/card0/PORT.sock.</summary>
     public string RunDir => Path.Combine(Dir, "run");
@@ -201,6 +225,7 @@ public sealed class LinkPair : IDisposable
             Run.In(null, "ip", "netns", "del", ns);
         }
 
+        File.Delete(WindowFile);
         try
         {
             Directory.Delete(Dir, recursive: true);
