@@ -47,13 +47,7 @@ public sealed class CaptureRing
     public void Stop() => _active = false;
 
     /// <summary>Copies <paramref name="length"/> bytes of a chain out of the window (pump thread, only while active).</summary>
-    public void Offer(in WindowAccessor w, ReadOnlySpan<BufferSegment> segments, int length, byte direction, byte queue)
-    {
-        _ = queue; // one queue pair per net device today: the direction names the queue
-        Offer(w, segments, length, direction);
-    }
-
-    private void Offer(in WindowAccessor w, ReadOnlySpan<BufferSegment> segments, int length, byte direction)
+    public void Offer(in WindowAccessor w, ReadOnlySpan<BufferSegment> segments, int length, byte direction)
     {
         int need = RecordHeader + length;
         lock (_gate)

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Tmds.Linux;
 using Vop.Links.Devices;
-using Vop.Links.Doorbells;
 using Vop.Links.Interop;
 using Vop.Links.Rings;
 using Vop.Links.Windows;
@@ -17,42 +16,27 @@ namespace Vop.Netstack.Device;
 /// Sleeps in epoll on the TAP and the two queue doorbells; the TAP is polled only while the driver has
 /// receive buffers posted, so a starved queue costs no CPU.
 /// </summary>
-internal sealed unsafe class NetDevicePump : PumpThread
+internal sealed unsafe class NetDevicePump : NetPump
 {
     private const int Budget = 64;
     private const int MaxSegments = 64;
-    // After traffic, keep polling this long before sleeping: a reply usually comes back sooner than an
-    // eventfd wake-up takes (tens of microseconds here), so request/response latency skips two wakes.
-    // An idle pump sleeps: the spin only follows work.
-    private static readonly long s_spinTicks = PollWindow.Ticks;
-
-    private readonly NetDeviceOptions _options;
-    private readonly TapDevice _tap;
     private readonly DeviceSession _session;
     private readonly DeviceQueue _rx;   // receiveq: device → driver
     private readonly DeviceQueue _tx;   // transmitq: driver → device
-    private readonly EventFdDoorbell _rxKick;
-    private readonly EventFdDoorbell _txKick;
     private readonly bool _csumFromDriver;
     private readonly bool _tso4FromDriver;
     private readonly bool _tso6FromDriver;
     private readonly bool _ecnFromDriver;
     private readonly ulong _maxFromDriver;
-    private readonly long[] _gso = new long[2];
-
     private readonly Capture.CaptureRing _capture;
 
-    public NetDevicePump(NetDeviceOptions options, TapDevice tap, DeviceSession session, IReadOnlyList<QueueStats> stats, Capture.CaptureRing capture)
-        : base($"vop-net-{options.Tap}")
+    public NetDevicePump(NetDeviceOptions options, TapDevice tap, DeviceSession session, Capture.CaptureRing capture)
+        : base(options.Tap, tap, session.End, session.Slot.Vectors, session.Queues[0].Stats, session.Queues[1].Stats)
     {
         _capture = capture;
-        _options = options;
-        _tap = tap;
         _session = session;
         _rx = session.Queues[0];
         _tx = session.Queues[1];
-        _rxKick = session.End.LocalDoorbell(session.Slot.Vectors[0]);
-        _txKick = session.End.LocalDoorbell(session.Slot.Vectors[1]);
         ulong f = session.Negotiated;
         _csumFromDriver = (f & NetFeatures.Csum) != 0;
         _tso4FromDriver = (f & NetFeatures.HostTso4) != 0;
@@ -60,21 +44,13 @@ internal sealed unsafe class NetDevicePump : PumpThread
         _ecnFromDriver = (f & NetFeatures.HostEcn) != 0;
         bool gso = _tso4FromDriver || _tso6FromDriver;
         _maxFromDriver = (ulong)VirtioNetHeader.Size + (ulong)(gso ? FrameSizes.MaxGsoFrame : options.Mtu + 18);
-        _ = stats;
     }
 
-    public RingErrorKind Fault => _rx.Fault != RingErrorKind.None ? _rx.Fault : _tx.Fault;
-
-    public long[] GsoFrames => _gso;
+    public override RingErrorKind Fault => _rx.Fault != RingErrorKind.None ? _rx.Fault : _tx.Fault;
 
     protected override void Run()
     {
-        using var epoll = new Epoll(8);
-        epoll.Add(_tap.Fd);
-        epoll.Add(_rxKick.Fd);
-        epoll.Add(_txKick.Fd);
-        epoll.Add(StopBell.Fd);
-        bool tapInterest = true;
+        using Epoll epoll = OpenEpoll();
         WindowAccessor w = _session.End.Window.Accessor;
         iovec* iov = stackalloc iovec[2 * MaxSegments]; // [0, 64) the held receive chain, [64, 128) transmit
         Span<BufferSegment> rxSegs = stackalloc BufferSegment[MaxSegments];
@@ -83,7 +59,6 @@ internal sealed unsafe class NetDevicePump : PumpThread
         bool haveRx = false;
         DescriptorChain rxChain = default;
         int rxIov = 0;
-        long lastWork = Stopwatch.GetTimestamp();
 
         while (!Stopping)
         {
@@ -114,7 +89,7 @@ internal sealed unsafe class NetDevicePump : PumpThread
                     haveRx = true;
                 }
 
-                nint n = _tap.Read(iov, rxIov);
+                nint n = Tap.Read(iov, rxIov);
                 if (n == -Errno.EAGAIN || n == 0)
                 {
                     tapEmpty = true;
@@ -132,12 +107,7 @@ internal sealed unsafe class NetDevicePump : PumpThread
                 ChainBytes.WriteU16(w, segs, 10, 1); // num_buffers
                 if (_capture.Active)
                 {
-                    _capture.Offer(w, segs, (int)n, 0, 0);
-                }
-
-                if (segs[0].Length >= 2 && w.ReadU8(segs[0].Offset + 1) != VirtioNetHeader.GsoNone)
-                {
-                    _gso[0]++;
+                    _capture.Offer(w, segs, (int)n, 0);
                 }
 
                 _rx.PushUsed(rxChain.Head, (uint)n);
@@ -176,18 +146,13 @@ internal sealed unsafe class NetDevicePump : PumpThread
                 }
                 else
                 {
-                    if (header[1] != VirtioNetHeader.GsoNone)
-                    {
-                        _gso[1]++;
-                    }
-
                     if (_capture.Active)
                     {
-                        _capture.Offer(w, segs, (int)chain.ReadableLength, 1, 1);
+                        _capture.Offer(w, segs, (int)chain.ReadableLength, 1);
                     }
 
                     int count = ChainBytes.ToIovec(w, segs, iov + MaxSegments);
-                    if (_tap.Write(iov + MaxSegments, count) < 0)
+                    if (Tap.Write(iov + MaxSegments, count) < 0)
                     {
                         _tx.Stats.Drops[(int)NetDropReason.TapError]++;
                     }
@@ -203,17 +168,8 @@ internal sealed unsafe class NetDevicePump : PumpThread
                 return; // quarantined: the link supervisor sets NEEDS_RESET and stops us
             }
 
-            if (moved != 0)
+            if (KeepPolling(moved))
             {
-                lastWork = Stopwatch.GetTimestamp();
-                CountBusyLoop();
-
-                continue;
-            }
-
-            if (Stopwatch.GetTimestamp() - lastWork < s_spinTicks)
-            {
-                Thread.Yield();
                 continue;
             }
 
@@ -229,33 +185,7 @@ internal sealed unsafe class NetDevicePump : PumpThread
                 continue;
             }
 
-            bool wantTap = !starved;
-            if (wantTap != tapInterest)
-            {
-                epoll.SetReadable(_tap.Fd, wantTap);
-                tapInterest = wantTap;
-            }
-
-            if (!tapEmpty && wantTap)
-            {
-                continue;
-            }
-
-            int ready = epoll.Wait(1000);
-            for (int i = 0; i < ready; i++)
-            {
-                int fd = epoll.ReadyFd(i);
-                if (fd == _rxKick.Fd)
-                {
-                    _rxKick.Drain();
-                    _rx.Stats.DoorbellsReceived++;
-                }
-                else if (fd == _txKick.Fd)
-                {
-                    _txKick.Drain();
-                    _tx.Stats.DoorbellsReceived++;
-                }
-            }
+            Sleep(epoll, wantTap: !starved, tapEmpty);
         }
     }
 }

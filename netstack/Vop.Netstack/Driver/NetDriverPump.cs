@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using Tmds.Linux;
 using Vop.Links.Devices;
-using Vop.Links.Doorbells;
 using Vop.Links.Interop;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
@@ -17,21 +15,12 @@ namespace Vop.Netstack.Driver;
 /// free transmit buffer in the window, which is then made available. One buffer per frame (no MRG_RXBUF);
 /// buffers are sized for 64 KiB GSO frames when TSO is negotiated.
 /// </summary>
-internal sealed unsafe class NetDriverPump : PumpThread
+internal sealed unsafe class NetDriverPump : NetPump
 {
     private const int Budget = 64;
-    // After traffic, keep polling this long before sleeping: a reply usually comes back sooner than an
-    // eventfd wake-up takes (tens of microseconds here), so request/response latency skips two wakes.
-    // An idle pump sleeps: the spin only follows work.
-    private static readonly long s_spinTicks = PollWindow.Ticks;
-
-    private readonly string _tapName;
-    private readonly TapDevice _tap;
     private readonly DriverSession _session;
     private readonly DriverQueue _rx;
     private readonly DriverQueue _tx;
-    private readonly EventFdDoorbell _rxIrq;
-    private readonly EventFdDoorbell _txIrq;
     private readonly ulong _rxBase;
     private readonly ulong _txBase;
     private readonly uint _rxSize;
@@ -42,37 +31,29 @@ internal sealed unsafe class NetDriverPump : PumpThread
     private readonly bool _tso4;
     private readonly bool _tso6;
     private readonly bool _ecn;
-    private readonly long[] _gso = new long[2];
-
     private readonly Capture.CaptureRing _capture;
 
     public NetDriverPump(string tapName, TapDevice tap, DriverSession session, int mtu, Capture.CaptureRing capture)
-        : base($"vop-net-{tapName}")
+        : base(tapName, tap, session.End, session.Slot.Vectors, session.Queues[0].Stats, session.Queues[1].Stats)
     {
         _capture = capture;
-        _tapName = tapName;
-        _tap = tap;
         _session = session;
         _rx = session.Queues[0];
         _tx = session.Queues[1];
-        _rxIrq = session.End.LocalDoorbell(session.Slot.Vectors[0]);
-        _txIrq = session.End.LocalDoorbell(session.Slot.Vectors[1]);
         ulong f = session.Negotiated;
         _csum = (f & NetFeatures.GuestCsum) != 0;
         _tso4 = (f & NetFeatures.GuestTso4) != 0;
         _tso6 = (f & NetFeatures.GuestTso6) != 0;
         _ecn = (f & NetFeatures.GuestEcn) != 0;
-        _rxSize = FrameSizes.BufferFor(f, mtu, _tso4 || _tso6);
-        _txSize = FrameSizes.BufferFor(f, mtu, (f & (NetFeatures.HostTso4 | NetFeatures.HostTso6)) != 0);
+        _rxSize = FrameSizes.BufferFor(mtu, _tso4 || _tso6);
+        _txSize = FrameSizes.BufferFor(mtu, (f & (NetFeatures.HostTso4 | NetFeatures.HostTso6)) != 0);
         _rxStride = BufferCarver.Stride(_rxSize);
         _txStride = BufferCarver.Stride(_txSize);
         _rxBase = session.Buffers.Carve(_rx.Size, _rxSize);
         _txBase = session.Buffers.Carve(_tx.Size, _txSize);
     }
 
-    public RingErrorKind Fault => _rx.Fault != RingErrorKind.None ? _rx.Fault : _tx.Fault;
-
-    public long[] GsoFrames => _gso;
+    public override RingErrorKind Fault => _rx.Fault != RingErrorKind.None ? _rx.Fault : _tx.Fault;
 
     protected override void Run()
     {
@@ -98,14 +79,8 @@ internal sealed unsafe class NetDriverPump : PumpThread
 
         _rx.Publish();
 
-        using var epoll = new Epoll(8);
-        epoll.Add(_tap.Fd);
-        epoll.Add(_rxIrq.Fd);
-        epoll.Add(_txIrq.Fd);
-        epoll.Add(StopBell.Fd);
-        bool tapInterest = true;
+        using Epoll epoll = OpenEpoll();
         iovec iov = default;
-        long lastWork = Stopwatch.GetTimestamp();
 
         while (!Stopping)
         {
@@ -127,19 +102,14 @@ internal sealed unsafe class NetDriverPump : PumpThread
                 }
                 else
                 {
-                    if (w.ReadU8(off + 1) != VirtioNetHeader.GsoNone)
-                    {
-                        _gso[0]++;
-                    }
-
                     if (_capture.Active)
                     {
-                        _capture.Offer(w, [new BufferSegment(off, used.Length, true)], (int)used.Length, 0, 0);
+                        _capture.Offer(w, [new BufferSegment(off, used.Length, true)], (int)used.Length, 0);
                     }
 
                     iov.iov_base = w.Address(off, used.Length);
                     iov.iov_len = (size_t)used.Length;
-                    if (_tap.Write(&iov, 1) < 0)
+                    if (Tap.Write(&iov, 1) < 0)
                     {
                         _rx.Stats.Drops[(int)NetDropReason.TapError]++;
                     }
@@ -170,7 +140,7 @@ internal sealed unsafe class NetDriverPump : PumpThread
                 ulong off = _txBase + (b * _txStride);
                 iov.iov_base = w.Address(off, _txSize);
                 iov.iov_len = (size_t)_txSize;
-                nint n = _tap.Read(&iov, 1);
+                nint n = Tap.Read(&iov, 1);
                 if (n <= 0)
                 {
                     txFree.Push(b);
@@ -184,14 +154,9 @@ internal sealed unsafe class NetDriverPump : PumpThread
                     break;
                 }
 
-                if (w.ReadU8(off + 1) != VirtioNetHeader.GsoNone)
-                {
-                    _gso[1]++;
-                }
-
                 if (_capture.Active)
                 {
-                    _capture.Offer(w, [new BufferSegment(off, (uint)n, false)], (int)n, 1, 1);
+                    _capture.Offer(w, [new BufferSegment(off, (uint)n, false)], (int)n, 1);
                 }
 
                 _tx.TryAdd(new BufferSegment(off, (uint)n, false), out ushort head);
@@ -206,19 +171,12 @@ internal sealed unsafe class NetDriverPump : PumpThread
                 return;
             }
 
-            if (moved != 0)
+            if (KeepPolling(moved))
             {
-                lastWork = Stopwatch.GetTimestamp();
-                CountBusyLoop();
-
                 continue;
             }
 
-            if (Stopwatch.GetTimestamp() - lastWork < s_spinTicks)
-            {
-                Thread.Yield();
-                continue;
-            }
+            // Arm, re-check, then sleep; the TAP is watched only while a transmit buffer is free.
             bool more = _rx.EnableInterrupts();
             if (txFree.Count == 0)
             {
@@ -230,33 +188,7 @@ internal sealed unsafe class NetDriverPump : PumpThread
                 continue;
             }
 
-            bool wantTap = txFree.Count > 0;
-            if (wantTap != tapInterest)
-            {
-                epoll.SetReadable(_tap.Fd, wantTap);
-                tapInterest = wantTap;
-            }
-
-            if (wantTap && !tapEmpty)
-            {
-                continue;
-            }
-
-            int ready = epoll.Wait(1000);
-            for (int i = 0; i < ready; i++)
-            {
-                int fd = epoll.ReadyFd(i);
-                if (fd == _rxIrq.Fd)
-                {
-                    _rxIrq.Drain();
-                    _rx.Stats.DoorbellsReceived++;
-                }
-                else if (fd == _txIrq.Fd)
-                {
-                    _txIrq.Drain();
-                    _tx.Stats.DoorbellsReceived++;
-                }
-            }
+            Sleep(epoll, wantTap: txFree.Count > 0, tapEmpty);
         }
     }
 }

@@ -7,6 +7,6 @@ public static class FrameSizes
     public const int MaxGsoFrame = 65535 + 14 + 4;
 
     /// <summary>Receive buffer for a driver: header plus a full GSO frame when TSO toward the driver was negotiated, else header plus MTU frame.</summary>
-    public static uint BufferFor(ulong negotiated, int mtu, bool gsoTowardUs) =>
+    public static uint BufferFor(int mtu, bool gsoTowardUs) =>
         (uint)(VirtioNetHeader.Size + (gsoTowardUs ? MaxGsoFrame : mtu + 14 + 4));
 }
