@@ -11,3 +11,14 @@ public enum NetDropReason
     TapError = 5,   // the TAP refused a write
     HeaderShort = 6, // chain shorter than the virtio_net_hdr
 }
+
+public static class NetDropReasonNames
+{
+    private static readonly string[] s_names = ["ring_full", "bad_hdr", "oversize", "no_buffer", "peer_down", "tap_error", "hdr_short"];
+
+    /// <summary>Every reason's label, indexed by the reason's value.</summary>
+    public static IReadOnlyList<string> All => s_names;
+
+    /// <summary>The Prometheus label value of <paramref name="reason"/>.</summary>
+    public static string Label(this NetDropReason reason) => s_names[(int)reason];
+}

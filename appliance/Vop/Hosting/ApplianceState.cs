@@ -18,7 +18,7 @@ public sealed class ApplianceState
 
     public static IReadOnlyList<string> ErrorKinds { get; } = [.. Enumerable.Range(0, 14).Select(k => ((RingErrorKind)k).Label())];
 
-    public static IReadOnlyList<string> DropReasons { get; } = ["ring_full", "bad_hdr", "oversize", "no_buffer", "peer_down", "tap_error", "hdr_short"];
+    public static IReadOnlyList<string> DropReasons => NetDropReasonNames.All;
 
     public MetricsSnapshot Snapshot()
     {
@@ -103,6 +103,4 @@ public sealed class ApplianceState
             3 => "ctrl-tx",
             _ => $"port{(q < 2 ? 0 : (q - 2) / 2)}-{(q % 2 == 0 ? "rx" : "tx")}",
         };
-
-    public static string DropLabel(NetDropReason r) => DropReasons[(int)r];
 }

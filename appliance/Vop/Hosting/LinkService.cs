@@ -113,7 +113,7 @@ public sealed class LinkService : IHostedService, IDisposable
             IDriverBackend backend = entry switch
             {
                 NetConfigEntry d => new NetDriverBackend(new NetDriverOptions(d.Name, d.Tap), _log),
-                ConsoleConfigEntry c => new ConsoleDriverBackend(c.Name, EndpointFactory.Create(_config.Name, c), _log),
+                ConsoleConfigEntry c => new ConsoleDriverBackend(c.Name, EndpointFactory.Create(_config.Name, c)),
                 _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
             };
             _owned.Add((IDisposable)backend);

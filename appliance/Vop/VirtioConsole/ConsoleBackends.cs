@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using Vop.Links.Devices;
 using Vop.Links.Doorbells;
 using Vop.Links.Rings;
@@ -74,14 +73,12 @@ public sealed class ConsoleDriverBackend : IDriverBackend, IDisposable
 {
     private readonly PortSet _ports;
     private readonly EventFdDoorbell _work = new();
-    private readonly ILogger _log;
     private ConsoleDriverPump? _pump;
 
-    public ConsoleDriverBackend(string name, PortSet ports, ILogger log)
+    public ConsoleDriverBackend(string name, PortSet ports)
     {
         Name = name;
         _ports = ports;
-        _log = log;
         _ports.Changed = _work.Ring;
         Stats = [.. Enumerable.Range(0, 16).Select(q => new QueueStats($"q{q}"))];
     }
@@ -114,7 +111,6 @@ public sealed class ConsoleDriverBackend : IDriverBackend, IDisposable
         _pump = new ConsoleDriverPump(Name, session, _work, _ports, ports);
         QueueCount = queues;
         _pump.Start();
-        _ = _log;
     }
 
     public void Stop()
