@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(iproute2 procps iputils-ping ethtool iperf3 util-linux openssh-server openssh-client tmux prometheus libpcap0.8 tshark qemu-system-x86)
+APT_PACKAGES=(iproute2 procps iputils-ping ethtool iperf3 util-linux openssh-server openssh-client tmux prometheus libpcap0.8 tshark qemu-system-x86 cpio xz-utils)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

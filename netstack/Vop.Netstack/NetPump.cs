@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Vop.Links;
 using Vop.Links.Devices;
 using Vop.Links.Doorbells;
 using Vop.Links.Interop;
@@ -27,12 +26,12 @@ internal abstract class NetPump : PumpThread
     private long _lastWork;
     private bool _tapInterest = true;
 
-    protected NetPump(string tapName, TapDevice tap, ILinkEnd end, IReadOnlyList<ushort> vectors, QueueStats rxStats, QueueStats txStats)
+    protected NetPump(string tapName, TapDevice tap, EventFdDoorbell rxBell, EventFdDoorbell txBell, QueueStats rxStats, QueueStats txStats)
         : base($"vop-net-{tapName}")
     {
         Tap = tap;
-        _rxBell = end.LocalDoorbell(vectors[0]);
-        _txBell = end.LocalDoorbell(vectors[1]);
+        _rxBell = rxBell;
+        _txBell = txBell;
         _rxStats = rxStats;
         _txStats = txStats;
     }

@@ -120,6 +120,62 @@ public static partial class ConfigLoader
     [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,31}$")]
     private static partial Regex LinkName();
 
+    /// <summary>
+    /// vhost-user: vop is the device (back-end) of one net device for a QEMU front-end; the guest's memory
+    /// is the window, so there is no window size, path or vector count to set.
+    /// </summary>
+    private static LinkConfig ValidateVhostUserLink(string path, string at, string name, LinkConfigFile l)
+    {
+        if ((l.Role ?? "device") != "device")
+        {
+            throw new ConfigException($"{path}: {at}.role: '{l.Role}': vop is always the device (back-end) on a vhost-user link");
+        }
+
+        string socket = Required(path, at + ".socket", l.Socket);
+        if (!socket.StartsWith('/') || Encoding.UTF8.GetByteCount(socket) > 107)
+        {
+            throw new ConfigException($"{path}: {at}.socket: '{socket}' must be an absolute path of at most 107 bytes");
+        }
+
+        bool connect = (l.Mode ?? "listen") switch
+        {
+            "listen" => false,
+            "connect" => true,
+            string other => throw new ConfigException($"{path}: {at}.mode: '{other}' must be listen (QEMU connects) or connect (QEMU's chardev has server=on)"),
+        };
+
+        string? stray = l.WindowSize is not null ? "windowSize" : l.Vectors is not null ? "vectors" : l.Path is not null ? "path"
+            : l.Offset is not null ? "offset" : l.Doorbell is not null ? "doorbell" : null;
+        if (stray is not null)
+        {
+            throw new ConfigException($"{path}: {at}.{stray}: a vhost-user link has none (the guest's memory is the window, its eventfds the doorbells)");
+        }
+
+        if (l.Devices is not { Count: 1 } || l.Devices[0].Type is not (null or "net"))
+        {
+            throw new ConfigException($"{path}: {at}.devices: a vhost-user link serves exactly one net device");
+        }
+
+        var device = (NetConfigEntry)ValidateDevice(path, at + ".devices[0]", l.Devices[0], LinkRole.Device);
+        string runDir = l.RunDir ?? "/run/vop";
+        if (!runDir.StartsWith('/'))
+        {
+            throw new ConfigException($"{path}: {at}.runDir: '{runDir}' must be an absolute path");
+        }
+
+        return new LinkConfig(name, "vhost-user", LinkRole.Device, socket, 0, 0, [device])
+        {
+            RunDir = runDir,
+            VhostUserConnect = connect,
+            End = l.End switch
+            {
+                null or "host" => ConsoleEnd.Host,
+                "card" => ConsoleEnd.Card,
+                string other => throw new ConfigException($"{path}: {at}.end: '{other}' must be host or card"),
+            },
+        };
+    }
+
     private static LinkConfig ValidateLink(string path, string at, LinkConfigFile l)
     {
         string name = Required(path, at + ".name", l.Name);
@@ -129,9 +185,19 @@ public static partial class ConfigLoader
         }
 
         string kind = l.Kind ?? "loopback";
-        if (kind is not ("loopback" or "pci" or "ntb"))
+        if (kind is not ("loopback" or "pci" or "ntb" or "vhost-user"))
         {
-            throw new ConfigException($"{path}: {at}.kind: '{kind}' is not a supported link kind (loopback, pci, ntb)");
+            throw new ConfigException($"{path}: {at}.kind: '{kind}' is not a supported link kind (loopback, pci, ntb, vhost-user)");
+        }
+
+        if (kind == "vhost-user")
+        {
+            return ValidateVhostUserLink(path, at, name, l);
+        }
+
+        if (l.Mode is not null)
+        {
+            throw new ConfigException($"{path}: {at}.mode: only vhost-user links have a mode (listen or connect)");
         }
 
         bool mapped = kind != "loopback";

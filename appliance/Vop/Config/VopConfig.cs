@@ -37,6 +37,8 @@ public sealed class LinkConfigFile
 
     public string? Doorbell { get; set; }
 
+    public string? Mode { get; set; }
+
     public List<DeviceConfigFile>? Devices { get; set; }
 }
 
@@ -91,6 +93,9 @@ public sealed record LinkConfig(string Name, string Kind, LinkRole Role, string 
     public string? WindowPath { get; init; }
 
     public ulong WindowOffset { get; init; }
+
+    /// <summary>vhost-user: vop connects to QEMU's socket (chardev server=on) instead of listening.</summary>
+    public bool VhostUserConnect { get; init; }
 }
 
 /// <summary>A validated device of a link.</summary>

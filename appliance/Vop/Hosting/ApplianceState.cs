@@ -49,6 +49,15 @@ public sealed class ApplianceState
                     queueCount = ds.Devices[d].QueueSizes.Count;
                     resets = ds.Resets + ds.PeerDepartures + ds.Quarantines;
                 }
+                else if (service.VhostUser is { } vu)
+                {
+                    live = vu.IsLive;
+                    status = vu.DeviceStatus;
+                    features = vu.Negotiated;
+                    stats = vu.Device.Stats;
+                    queueCount = vu.Device.QueueCount;
+                    resets = vu.RingStops + vu.Departures + vu.Quarantines;
+                }
                 else if (service.DriverSide is { } dr)
                 {
                     live = dr.IsLive(d);
@@ -81,6 +90,14 @@ public sealed class ApplianceState
                 {
                     PeerEpoch = side.PeerEpoch,
                     ResetsByReason = new Dictionary<string, long> { ["driver_reset"] = side.Resets, ["link_down"] = side.PeerDepartures, ["broken"] = side.Quarantines },
+                };
+            }
+            else if (service.VhostUser is { } vhost)
+            {
+                series = series with
+                {
+                    PeerEpoch = (uint)vhost.Connections,
+                    ResetsByReason = new Dictionary<string, long> { ["driver_reset"] = vhost.RingStops, ["link_down"] = vhost.Departures, ["broken"] = vhost.Quarantines },
                 };
             }
             else if (service.DriverSide is { } driver)

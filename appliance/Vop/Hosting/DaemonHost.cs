@@ -21,7 +21,8 @@ public static class DaemonHost
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss.fff ";
         });
-        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        // VOP_LOG_LEVEL=debug shows e.g. every vhost-user message; the default keeps the journal quiet.
+        builder.Logging.SetMinimumLevel(Enum.TryParse(Environment.GetEnvironmentVariable("VOP_LOG_LEVEL"), ignoreCase: true, out LogLevel level) ? level : LogLevel.Information);
         // A failed start is reported as one line by Run below, not as the host's stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         builder.Services.AddSystemd();

@@ -6,6 +6,7 @@ using Vop.Links;
 using Vop.Links.Devices;
 using Vop.Links.Loopback;
 using Vop.Links.Pci;
+using Vop.Links.VhostUser;
 using Vop.Links.Windows;
 using Vop.Netstack;
 using Vop.Netstack.Device;
@@ -26,6 +27,7 @@ public sealed class LinkService : IHostedService, IDisposable
     private readonly List<IDisposable> _owned = [];
     private DeviceSideLink? _deviceSide;
     private DriverSideLink? _driverSide;
+    private VhostUserLink? _vhostUser;
 
     public LinkService(LinkConfig config, ILoggerFactory logs)
     {
@@ -40,11 +42,17 @@ public sealed class LinkService : IHostedService, IDisposable
 
     public DriverSideLink? DriverSide => _driverSide;
 
+    public VhostUserLink? VhostUser => _vhostUser;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         try
         {
-            if (_config.Role == LinkRole.Device)
+            if (_config.Kind == "vhost-user")
+            {
+                StartVhostUser();
+            }
+            else if (_config.Role == LinkRole.Device)
             {
                 StartDeviceSide();
             }
@@ -103,6 +111,16 @@ public sealed class LinkService : IHostedService, IDisposable
         _deviceSide.Start();
         end.Start();
         _owned.Insert(0, _deviceSide);
+    }
+
+    private void StartVhostUser()
+    {
+        var d = (NetConfigEntry)_config.Devices[0];
+        var backend = new NetDeviceBackend(new NetDeviceOptions(d.Name, d.Tap, d.Mac, d.Mtu, d.QueueSize), _log);
+        _owned.Add(backend);
+        _vhostUser = new VhostUserLink(_config.Name, _config.Socket, listen: !_config.VhostUserConnect, backend, _log);
+        _vhostUser.Start();
+        _owned.Insert(0, _vhostUser);
     }
 
     private void StartDriverSide()

@@ -1,11 +1,25 @@
+using Vop.Links.Doorbells;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
+using Vop.Links.Windows;
 using Vop.Metrics;
 
 namespace Vop.Links.Devices;
 
 /// <summary>What a device-side device gets when the driver reaches DRIVER_OK.</summary>
-public sealed record DeviceSession(ILinkEnd End, DeviceSlot Slot, IReadOnlyList<DeviceQueue> Queues, ulong Negotiated);
+public sealed record DeviceSession(ILinkEnd End, DeviceSlot Slot, IReadOnlyList<DeviceQueue> Queues, ulong Negotiated)
+{
+    /// <summary>The datapath's view: the window, the queues, and the eventfds the driver rings per queue.</summary>
+    public DeviceQueueSet QueueSet() =>
+        new(End.Window.Accessor, Queues, [.. Queues.Select((_, q) => End.LocalDoorbell(Slot.Vectors[q]))], Negotiated);
+}
+
+/// <summary>
+/// What a device's datapath needs whatever the link kind: the memory its rings and buffers live in (a
+/// vop window, or a vhost-user guest's memory by guest-physical address), its queues, and per queue the
+/// eventfd the driver kicks.
+/// </summary>
+public sealed record DeviceQueueSet(WindowAccessor Window, IReadOnlyList<DeviceQueue> Queues, IReadOnlyList<EventFdDoorbell> Kicks, ulong Negotiated);
 
 /// <summary>What a driver-side device gets once features are accepted.</summary>
 public sealed record DriverSession(ILinkEnd End, DriverSlot Slot, IReadOnlyList<DriverQueue> Queues, ulong Negotiated, BufferCarver Buffers);

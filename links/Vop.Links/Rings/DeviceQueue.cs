@@ -21,6 +21,7 @@ public sealed class DeviceQueue
     private readonly ushort _mask;
     private readonly bool _eventIdx;
     private readonly Doorbell? _notify;
+    private readonly GuestRegions? _regions;
 
     private ushort _lastAvail;     // next avail slot to pop
     private ushort _availSeen;     // last avail idx read from the driver, validated
@@ -29,9 +30,11 @@ public sealed class DeviceQueue
     private long _batchPackets;
     private long _batchBytes;
 
-    public DeviceQueue(in WindowAccessor window, SplitRingLayout layout, BufferRegion buffers, bool eventIdx, Doorbell? notify, QueueStats stats)
+    // regions: set for a window with holes (vhost-user guest memory); every ring part and descriptor must
+    // then lie inside one region, and rings may sit among the buffers (the guest owns all of its memory).
+    public DeviceQueue(in WindowAccessor window, SplitRingLayout layout, BufferRegion buffers, bool eventIdx, Doorbell? notify, QueueStats stats, GuestRegions? regions = null)
     {
-        string? why = layout.Validate(window, buffers);
+        string? why = layout.Validate(window, buffers, regions);
         if (why is not null)
         {
             throw new ArgumentException($"queue {stats.Name}: {why}", nameof(layout));
@@ -43,6 +46,7 @@ public sealed class DeviceQueue
         _mask = (ushort)(layout.Size - 1);
         _eventIdx = eventIdx;
         _notify = notify;
+        _regions = regions;
         Stats = stats;
     }
 
@@ -78,6 +82,18 @@ public sealed class DeviceQueue
 
     /// <summary>The next avail slot to pop (vhost-user GET_VRING_BASE).</summary>
     public ushort LastAvail => _lastAvail;
+
+    /// <summary>
+    /// Gives back the chain popped last, not yet pushed (a pump stopping while it holds a receive buffer):
+    /// the next pop returns it again, and a GET_VRING_BASE in between reports it as not consumed.
+    /// </summary>
+    public void Unpop()
+    {
+        if (_lastAvail != _usedIdx)
+        {
+            _lastAvail--;
+        }
+    }
 
     /// <summary>How many chains the driver has made available beyond what we popped (0 when quarantined).</summary>
     public int Available()
@@ -156,7 +172,7 @@ public sealed class DeviceQueue
                 return false;
             }
 
-            if (!_buffers.Contains(addr, len))
+            if (!_buffers.Contains(addr, len) || (_regions is not null && !_regions.Contains(addr, len)))
             {
                 Quarantine(RingErrorKind.OutOfWindow);
                 return false;

@@ -37,10 +37,11 @@ public readonly record struct SplitRingLayout(ushort Size, ulong DescOffset, ulo
 
     /// <summary>
     /// Checks the layout against a window and the buffer region: power-of-two size, alignment, every part
-    /// inside the window, no part overlapping another or the buffer region. Returns null when valid,
-    /// else what is wrong.
+    /// inside the window, no part overlapping another or the buffer region. With <paramref name="regions"/>
+    /// (guest memory) every part must instead lie inside one region and may sit among the buffers.
+    /// Returns null when valid, else what is wrong.
     /// </summary>
-    public string? Validate(in WindowAccessor window, BufferRegion buffers)
+    public string? Validate(in WindowAccessor window, BufferRegion buffers, GuestRegions? regions = null)
     {
         if (!IsValidSize(Size))
         {
@@ -65,7 +66,12 @@ public readonly record struct SplitRingLayout(ushort Size, ulong DescOffset, ulo
                 return $"ring part at 0x{parts[i].Start:x} is outside the window";
             }
 
-            if (Overlaps(parts[i], (buffers.Offset, buffers.Length)))
+            if (regions is not null && !regions.Contains(parts[i].Start, parts[i].Length))
+            {
+                return $"ring part at 0x{parts[i].Start:x} is not inside guest memory";
+            }
+
+            if (regions is null && Overlaps(parts[i], (buffers.Offset, buffers.Length)))
             {
                 return $"ring part at 0x{parts[i].Start:x} overlaps the buffer region";
             }

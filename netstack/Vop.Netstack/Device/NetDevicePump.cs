@@ -20,7 +20,7 @@ internal sealed unsafe class NetDevicePump : NetPump
 {
     private const int Budget = 64;
     private const int MaxSegments = 64;
-    private readonly DeviceSession _session;
+    private readonly WindowAccessor _window;
     private readonly DeviceQueue _rx;   // receiveq: device → driver
     private readonly DeviceQueue _tx;   // transmitq: driver → device
     private readonly bool _csumFromDriver;
@@ -30,14 +30,14 @@ internal sealed unsafe class NetDevicePump : NetPump
     private readonly ulong _maxFromDriver;
     private readonly Capture.CaptureRing _capture;
 
-    public NetDevicePump(NetDeviceOptions options, TapDevice tap, DeviceSession session, Capture.CaptureRing capture)
-        : base(options.Tap, tap, session.End, session.Slot.Vectors, session.Queues[0].Stats, session.Queues[1].Stats)
+    public NetDevicePump(NetDeviceOptions options, TapDevice tap, DeviceQueueSet set, Capture.CaptureRing capture)
+        : base(options.Tap, tap, set.Kicks[0], set.Kicks[1], set.Queues[0].Stats, set.Queues[1].Stats)
     {
         _capture = capture;
-        _session = session;
-        _rx = session.Queues[0];
-        _tx = session.Queues[1];
-        ulong f = session.Negotiated;
+        _window = set.Window;
+        _rx = set.Queues[0];
+        _tx = set.Queues[1];
+        ulong f = set.Negotiated;
         _csumFromDriver = (f & NetFeatures.Csum) != 0;
         _tso4FromDriver = (f & NetFeatures.HostTso4) != 0;
         _tso6FromDriver = (f & NetFeatures.HostTso6) != 0;
@@ -51,7 +51,7 @@ internal sealed unsafe class NetDevicePump : NetPump
     protected override void Run()
     {
         using Epoll epoll = OpenEpoll();
-        WindowAccessor w = _session.End.Window.Accessor;
+        WindowAccessor w = _window;
         iovec* iov = stackalloc iovec[2 * MaxSegments]; // [0, 64) the held receive chain, [64, 128) transmit
         Span<BufferSegment> rxSegs = stackalloc BufferSegment[MaxSegments];
         Span<BufferSegment> txSegs = stackalloc BufferSegment[MaxSegments];
@@ -186,6 +186,13 @@ internal sealed unsafe class NetDevicePump : NetPump
             }
 
             Sleep(epoll, wantTap: !starved, tapEmpty);
+        }
+
+        if (haveRx)
+        {
+            // Stopping with a receive buffer in hand: give it back unused, so the driver is not short of it
+            // when the device resumes at the avail index we report (vhost-user GET_VRING_BASE).
+            _rx.Unpop();
         }
     }
 }

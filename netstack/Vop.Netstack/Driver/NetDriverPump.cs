@@ -34,7 +34,7 @@ internal sealed unsafe class NetDriverPump : NetPump
     private readonly Capture.CaptureRing _capture;
 
     public NetDriverPump(string tapName, TapDevice tap, DriverSession session, int mtu, Capture.CaptureRing capture)
-        : base(tapName, tap, session.End, session.Slot.Vectors, session.Queues[0].Stats, session.Queues[1].Stats)
+        : base(tapName, tap, session.End.LocalDoorbell(session.Slot.Vectors[0]), session.End.LocalDoorbell(session.Slot.Vectors[1]), session.Queues[0].Stats, session.Queues[1].Stats)
     {
         _capture = capture;
         _session = session;

@@ -27,6 +27,12 @@ public static class NetFeatures
         HostTso4 | HostTso6 | HostEcn | Status | VirtioFeatures.Version1 | VirtioFeatures.EventIdx;
 
     /// <summary>
+    /// What a vhost-user back-end offers: the datapath bits only. QEMU keeps the config space (MAC, MTU,
+    /// link status) and the control queue itself and masks anything else.
+    /// </summary>
+    public const ulong OfferedToVhostUser = Offered & ~(Mtu | Mac | Status);
+
+    /// <summary>
     /// TAP offloads for the end that forwards frames *to the driver* (device side): the kernel may hand
     /// us partial checksums / TSO frames only if the driver accepts them (GUEST_*), as QEMU's tap backend does.
     /// </summary>
