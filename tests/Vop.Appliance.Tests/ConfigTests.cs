@@ -82,6 +82,29 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void VhostUserLinksAreValidated()
+    {
+        const string vhost = """
+            { "links": [ { "name": "vm0", "kind": "vhost-user", "socket": "/run/vop/vm0.sock",
+                "devices": [ { "type": "net", "name": "net0", "tap": "vop-vm0", "mac": "52:54:00:12:34:57" } ] } ] }
+            """;
+        LinkConfig l = Assert.Single(ConfigLoader.Parse("vop.json", vhost).Links);
+        Assert.Equal("vhost-user", l.Kind);
+        Assert.Equal(LinkRole.Device, l.Role);
+        Assert.False(l.VhostUserConnect);
+        Assert.True(ConfigLoader.Parse("vop.json", vhost.Replace("\"kind\"", "\"mode\": \"connect\", \"kind\"", StringComparison.Ordinal)).Links[0].VhostUserConnect);
+
+        string Bad(string from, string to) => Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", vhost.Replace(from, to, StringComparison.Ordinal))).Message;
+        Assert.Contains("links[0].role: 'driver': vop is always the device", Bad("\"kind\"", "\"role\": \"driver\", \"kind\""));
+        Assert.Contains("links[0].mode: 'both' must be listen", Bad("\"kind\"", "\"mode\": \"both\", \"kind\""));
+        Assert.Contains("links[0].windowSize: a vhost-user link has none", Bad("\"kind\"", "\"windowSize\": \"64M\", \"kind\""));
+        Assert.Contains("links[0].socket: required", Bad("\"socket\": \"/run/vop/vm0.sock\",", string.Empty));
+        Assert.Contains("links[0].socket: 'vm0.sock' must be an absolute path", Bad("/run/vop/vm0.sock", "vm0.sock"));
+        Assert.Contains("links[0].devices: a vhost-user link serves exactly one net device", Bad("\"type\": \"net\"", "\"type\": \"console\", \"end\": \"host\""));
+        Assert.Contains("links[0].mode: only vhost-user links have a mode", Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", Good.Replace("\"kind\"", "\"mode\": \"listen\", \"kind\"", StringComparison.Ordinal))).Message);
+    }
+
+    [Fact]
     public void DriverRoleRefusesWhatTheDeviceSideDecides()
     {
         string text = Good.Replace("\"role\": \"device\"", "\"role\": \"driver\"", StringComparison.Ordinal);
