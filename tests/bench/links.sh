@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Link kinds compared in one run: the same host/card pair over the loopback link (memfd + eventfds via
-# the ivshmem socket) and over the pci link (a /dev/shm window file with polled doorbells). Not a test:
-# prints one name=value line per figure. Needs root, iperf3, ping.
+# the ivshmem socket) and over the pci link (a /dev/shm window file with polled doorbells); then a QEMU
+# guest (TCG, stock virtio_net) on vop's vhost-user back-end against the same guest on QEMU's own
+# userspace virtio-net + TAP backend (the baseline for that path: there is no vhost-net here). Not a test:
+# prints one name=value line per figure. Needs root, iperf3, ping, qemu-system-x86, python3.
 #   tests/bench/links.sh [SECONDS_PER_IPERF_RUN]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,7 +18,7 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     sleep 1
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    ip netns del $ID-h 2>/dev/null || true; ip netns del $ID-c 2>/dev/null || true
+    ip netns del $ID-h 2>/dev/null || true; ip netns del $ID-c 2>/dev/null || true; ip netns del $ID-v 2>/dev/null || true
     rm -rf "$DIR" "/dev/shm/$ID-window"
 }
 trap cleanup EXIT
@@ -50,6 +52,67 @@ JSON
     ip netns del $ID-h; ip netns del $ID-c
 }
 
+# A guest's serial console on a unix socket: type a command, wait for its end marker, print its output.
+guest() {
+    python3 - "$DIR/serial.sock" "$1" "${2:-120}" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(0.2)
+mark = "__BENCH_%d_rc=" % time.time_ns()
+s.sendall((sys.argv[2] + "; echo " + mark + "$?\n").encode())
+out, end = b"", time.time() + float(sys.argv[3])
+while time.time() < end and (mark + "0").encode() not in out and (mark + "1").encode() not in out:
+    try: out += s.recv(65536)
+    except socket.timeout: pass
+print(out.decode(errors="replace"))
+PY
+}
+
+# run_vm vhost-user|qemu-tap -> TCP both ways (32 MiB) and RTT between the guest and a TAP in a namespace
+run_vm() {
+    local mode=$1 net
+    ip netns add $ID-v; ip -n $ID-v link set lo up
+    if [[ $mode == vhost-user ]]; then
+        cat >"$DIR/vm.json" <<JSON
+{ "metrics": { "listen": "off" }, "links": [ { "name": "vm0", "kind": "vhost-user", "socket": "$DIR/vhost.sock", "runDir": "$DIR/run",
+  "devices": [ { "type": "net", "tap": "vlv", "mac": "52:54:00:be:00:03" } ] } ] }
+JSON
+        ip netns exec $ID-v dotnet $DLL run --config "$DIR/vm.json" >"$DIR/vm.log" 2>&1 & PIDS+=($!)
+        for i in $(seq 100); do [[ -S $DIR/vhost.sock ]] && break; sleep 0.1; done
+        net=(-chardev "socket,id=vh,path=$DIR/vhost.sock" -netdev vhost-user,id=n0,chardev=vh)
+    else
+        net=(-netdev tap,id=n0,ifname=vlv,script=no,downscript=no)
+    fi
+    rm -f "$DIR/serial.sock"
+    ip netns exec $ID-v qemu-system-x86_64 -accel tcg -cpu max -m 256 -display none -monitor none -no-reboot \
+        -kernel "$GUEST/vmlinux" -initrd "$GUEST/initrd.gz" -append "console=ttyS0 quiet panic=-1 vop_ip=10.183.0.2/24" \
+        -object memory-backend-memfd,id=mem,size=256M,share=on -machine memory-backend=mem "${net[@]}" \
+        -device virtio-net-pci,netdev=n0,vectors=0 \
+        -chardev "socket,id=s0,path=$DIR/serial.sock,server=on,wait=off" -serial chardev:s0 >"$DIR/qemu-$mode.log" 2>&1 & local q=$!; PIDS+=($q)
+    for i in $(seq 300); do ip -n $ID-v link show vlv 2>/dev/null | grep -q LOWER_UP && break; sleep 0.1; done
+    ip -n $ID-v addr add 10.183.0.1/24 dev vlv; ip -n $ID-v link set vlv up
+    for i in $(seq 100); do ip netns exec $ID-v ping -c 1 -W 1 10.183.0.2 >/dev/null 2>&1 && break; sleep 0.3; done
+    guest "nc -l -p 5202 > /dev/null & sleep 0.3" 10 >/dev/null
+    local to; to=$(ip netns exec $ID-v dotnet $DLL _tcp-source --connect 10.183.0.2:5202 --bytes 33554432 | sed -n 's/^gbps=//p')
+    ip netns exec $ID-v dotnet $DLL _tcp-sink --port 5201 >"$DIR/sink" 2>&1 & local k=$!
+    sleep 1
+    guest "dd if=/dev/zero of=/tmp/f bs=64k count=512 2>/dev/null" 60 >/dev/null
+    guest "nc 10.183.0.1 5201 < /tmp/f" 120 >/dev/null
+    wait $k || true
+    local from; from=$(sed -n 's/^gbps=//p' "$DIR/sink")
+    local p50; p50=$(ip netns exec $ID-v ping -c 100 -i 0.01 10.183.0.2 | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -g | awk '{a[NR]=$1} END {printf "%.0f", a[int(NR*0.5)]*1000}')
+    local key=${mode//-/_}
+    echo "vm_${key}_tcp_host_to_guest_mbps=$(python3 -c "print(round(float('${to:-0}')*1000, 1))")"
+    echo "vm_${key}_tcp_guest_to_host_mbps=$(python3 -c "print(round(float('${from:-0}')*1000, 1))")"
+    echo "vm_${key}_rtt_p50_us=$p50"
+    kill $q; wait $q 2>/dev/null || true
+    [[ $mode == vhost-user ]] && { kill "${PIDS[-2]}"; wait "${PIDS[-2]}" 2>/dev/null || true; }
+    ip netns del $ID-v
+}
+
 run loopback
 run pci
+GUEST=${VOP_GUEST_DIR:-/var/cache/vop-guest}
+bash tests/tools/guest/build-guest.sh "$GUEST"
+run_vm qemu-tap
+run_vm vhost-user
 echo "cpus=$(nproc)"

@@ -101,6 +101,6 @@ public static class TcpTransfer
         double seconds = start == 0 ? 0 : Stopwatch.GetElapsedTime(start).TotalSeconds;
         output.WriteLine($"bytes={total}");
         output.WriteLine($"sha256={Convert.ToHexStringLower(hash.GetHashAndReset())}");
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"gbps={(seconds > 0 ? total * 8 / seconds / 1e9 : 0):F2}"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"gbps={(seconds > 0 ? total * 8 / seconds / 1e9 : 0):F3}"));
     }
 }
