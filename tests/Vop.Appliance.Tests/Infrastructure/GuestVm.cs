@@ -5,10 +5,10 @@ using System.Text.RegularExpressions;
 namespace Vop.Appliance.Tests.Infrastructure;
 
 /// <summary>
-/// A QEMU guest under TCG: Debian's stock kernel and virtio_net driver, a busybox initramfs
-/// (tests/tools/guest), 256 MiB of shared memfd RAM, and a virtio-net-pci NIC on `-netdev vhost-user`
-/// at <c>socket</c>. Its serial console is a root shell on QEMU's stdio that <see cref="Exec"/> drives.
-/// QEMU is ended by its PID on dispose.
+/// A QEMU guest under TCG: Debian's stock kernel and drivers, a busybox initramfs (tests/tools/guest),
+/// 256 MiB of shared memfd RAM, and the devices a test asks for (a vhost-user NIC, an ivshmem BAR, the
+/// host's root over 9p). Its serial console is a root shell on QEMU's stdio that <see cref="Exec"/>
+/// drives. QEMU is ended by its PID on dispose.
 /// </summary>
 public sealed partial class GuestVm : IDisposable
 {
@@ -20,7 +20,7 @@ public sealed partial class GuestVm : IDisposable
     private int _commands;
     private int _boots;
 
-    public GuestVm(string vhostSocket, string guestCidr, string consoleLog)
+    public GuestVm(IEnumerable<string> devices, string append, string consoleLog)
     {
         EnsureImage();
         ConsoleLog = consoleLog;
@@ -31,18 +31,15 @@ public sealed partial class GuestVm : IDisposable
             RedirectStandardError = true,
         };
 
-        // vectors=0 (INTx): QEMU 7.2 under TCG crashes in msix_set_vector_notifiers once a vhost-user
-        // NIC's driver starts with MSI-X (reference/peers-and-lab.md, 4b). No -no-reboot: a guest reboot
-        // stays in this QEMU and must renegotiate with vop.
-        foreach (string a in new[]
-        {
-            "-accel", "tcg", "-cpu", "max", "-m", "256", "-display", "none", "-serial", "stdio", "-monitor", "none",
+        // No -no-reboot: a guest reboot stays in this QEMU and must renegotiate with vop.
+        string[] machine =
+        [
+            "-accel", "tcg", "-cpu", "max", "-m", "256", "-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none",
             "-kernel", Path.Combine(ImageDir, "vmlinux"), "-initrd", Path.Combine(ImageDir, "initrd.gz"),
-            "-append", $"console=ttyS0 quiet panic=-1 vop_ip={guestCidr}",
+            "-append", $"console=ttyS0 quiet panic=-1 {append}",
             "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-machine", "memory-backend=mem",
-            "-chardev", $"socket,id=vh,path={vhostSocket}", "-netdev", "vhost-user,id=n0,chardev=vh",
-            "-device", "virtio-net-pci,netdev=n0,vectors=0",
-        })
+        ];
+        foreach (string a in machine.Concat(devices))
         {
             psi.ArgumentList.Add(a);
         }
@@ -53,6 +50,24 @@ public sealed partial class GuestVm : IDisposable
         _qemu.BeginOutputReadLine();
         _qemu.BeginErrorReadLine();
     }
+
+    /// <summary>
+    /// A virtio-net-pci NIC served by the vhost-user back-end at <paramref name="socket"/>. vectors=0 (INTx):
+    /// QEMU 7.2 under TCG crashes in msix_set_vector_notifiers once a vhost-user NIC's driver starts with
+    /// MSI-X (reference/peers-and-lab.md, 4b).
+    /// </summary>
+    public static string[] VhostUserNic(string socket) =>
+        ["-chardev", $"socket,id=vh,path={socket}", "-netdev", "vhost-user,id=n0,chardev=vh", "-device", "virtio-net-pci,netdev=n0,vectors=0"];
+
+    /// <summary>An ivshmem-plain BAR2 backed by <paramref name="file"/> at PCI slot 5 (guest BDF 0000:00:05.0).</summary>
+    public static string[] IvshmemPlain(string file, string size) =>
+        ["-object", $"memory-backend-file,id=ivm,size={size},share=on,mem-path={file}", "-device", "ivshmem-plain,memdev=ivm,addr=0x5"];
+
+    public const string IvshmemBdf = "0000:00:05.0";
+
+    /// <summary>The host's / over 9p, read-only (QEMU enforces it): the guest's init mounts it at /mnt for chroot.</summary>
+    public static string[] HostRoot() =>
+        ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"];
 
     public static string ImageDir => Environment.GetEnvironmentVariable("VOP_GUEST_DIR") ?? "/var/cache/vop-guest";
 

@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Vop.Appliance.Tests.Infrastructure;
+
+/// <summary>
+/// Traffic between a guest's busybox and vop's TAP in a namespace on the host: ping both ways, and hashed
+/// TCP transfers with busybox nc in the guest and vop's `_tcp-sink`/`_tcp-source` beside the TAP.
+/// </summary>
+public sealed class GuestTraffic(GuestVm guest, string ns, string hostIp, string guestIp, Func<string> logs)
+{
+    public void PingBothWays()
+    {
+        (int c1, string o1, string e1) = Run.In(ns, "ping", "-c", "5", "-i", "0.2", "-W", "3", guestIp);
+        Assert.True(c1 == 0, $"host → guest ping failed: {o1}{e1}\n{logs()}\n{guest.Tail()}");
+        (int c2, string o2) = guest.Exec($"ping -c 3 -W 3 {hostIp}", TimeSpan.FromSeconds(30));
+        Assert.True(c2 == 0, $"guest → host ping failed: {o2}\n{logs()}");
+    }
+
+    /// <summary>The guest sends a file of random bytes to a sink beside the TAP; both SHA-256s must match.</summary>
+    public void GuestToHost(int mib, int seed)
+    {
+        (int gc, string made) = guest.Exec($"dd if=/dev/urandom of=/tmp/out{seed} bs=64k count={mib * 16} 2>/dev/null && sha256sum /tmp/out{seed}", TimeSpan.FromSeconds(60));
+        Assert.True(gc == 0, made);
+        string guestSha = made.Split('\n').Select(l => l.Trim()).First(l => l.EndsWith($"/tmp/out{seed}", StringComparison.Ordinal) && l.Length > 64)[..64];
+        using Process sink = Process.Start(Run.Info(ns, Run.Vop("_tcp-sink", "--port", "5311")))!;
+        Task<string> sinkOut = sink.StandardOutput.ReadToEndAsync();
+        try
+        {
+            Assert.True(Run.WaitUntil(() => Run.In(ns, "ss", "-ltn", "sport = :5311").Out.Contains("5311", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), "sink did not listen");
+            (int nc, string sent) = guest.Exec($"nc {hostIp} 5311 < /tmp/out{seed}", TimeSpan.FromSeconds(180));
+            Assert.True(nc == 0, sent + logs());
+            Assert.True(sink.WaitForExit(30_000), "sink did not finish");
+            string so = sinkOut.Result;
+            Assert.Equal(((long)mib << 20).ToString(CultureInfo.InvariantCulture), LinkPair.Field(so, "bytes"));
+            Assert.Equal(guestSha, LinkPair.Field(so, "sha256"));
+        }
+        finally
+        {
+            if (!sink.HasExited)
+            {
+                sink.Kill();
+            }
+        }
+    }
+
+    /// <summary>Seeded bytes from beside the TAP into a busybox nc listening in the guest; the guest's SHA-256 must match.</summary>
+    public void HostToGuest(long bytes, int seed)
+    {
+        guest.Exec("rm -f /tmp/in /tmp/in.done; (nc -l -p 5312 > /tmp/in; touch /tmp/in.done) & sleep 0.5", TimeSpan.FromSeconds(20));
+        (int code, string output, string err) = Run.In(ns, TimeSpan.FromSeconds(180), Run.Vop("_tcp-source", "--connect", $"{guestIp}:5312", "--bytes", bytes.ToString(CultureInfo.InvariantCulture), "--seed", seed.ToString(CultureInfo.InvariantCulture)));
+        Assert.True(code == 0, $"tcp source failed: {output}{err}\n{logs()}");
+        (int wc, string got) = guest.Exec("while [ ! -e /tmp/in.done ]; do sleep 0.1; done; ls -l /tmp/in; sha256sum /tmp/in", TimeSpan.FromSeconds(60));
+        Assert.True(wc == 0, got);
+        Assert.Contains($" {bytes} ", got, StringComparison.Ordinal);
+        Assert.Contains(LinkPair.Field(output, "sha256") + "  /tmp/in", got, StringComparison.Ordinal);
+    }
+}

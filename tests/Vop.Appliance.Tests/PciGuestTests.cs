@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Vop.Appliance.Tests.Infrastructure;
+
+namespace Vop.Appliance.Tests;
+
+/// <summary>
+/// The pci link kind with vop itself inside a QEMU guest (TCG): the guest's vop maps the ivshmem BAR2
+/// (`/sys/bus/pci/devices/0000:00:05.0/resource2`), the host's vop maps the /dev/shm file behind that BAR,
+/// both poll. Ping and hashed TCP between the host's TAP and the guest's TAP, first with the PCIe-host
+/// end (the host) as device side, then with the endpoint end (the guest) as device side.
+/// </summary>
+[Collection(EndToEnd.Name)]
+public sealed class PciGuestTests : IDisposable
+{
+    private static int s_counter;
+    private readonly string _ns;
+    private readonly string _dir;
+    private readonly string _subnet;
+    private readonly string _window;
+    private Process? _vop;
+
+    public PciGuestTests()
+    {
+        Run.RequireRoot();
+        Assert.True(File.Exists("/usr/bin/qemu-system-x86_64"), "qemu-system-x86_64 is missing (test.sh installs qemu-system-x86)");
+        int n = Interlocked.Increment(ref s_counter);
+        _ns = $"vg{Environment.ProcessId % 100000}x{n}";
+        _subnet = $"10.197.{(Environment.ProcessId + n) % 250}";
+        _dir = Path.Combine("/tmp", $"vop-e2e-{_ns}");
+        _window = $"/dev/shm/vop-e2e-{_ns}";
+        Directory.CreateDirectory(_dir);
+        Run.Must(Run.In(null, "ip", "netns", "add", _ns), "ip netns add");
+        Run.Must(Run.In(null, "ip", "-n", _ns, "link", "set", "lo", "up"), "lo up");
+    }
+
+    private string HostLog => File.Exists(Path.Combine(_dir, "host.log")) ? File.ReadAllText(Path.Combine(_dir, "host.log")) : "(no log)";
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void VopInsideAGuestCarriesTheNetPathOverTheIvshmemBar(bool guestIsDevice)
+    {
+        object Net(string tap, bool device) => device
+            ? new { type = "net", name = "net0", tap, mac = "52:54:00:0e:2e:0a" }
+            : new { type = "net", name = "net0", tap };
+        string hostConfig = Path.Combine(_dir, "host.json");
+        string cardConfig = Path.Combine(_dir, "card.json");
+        File.WriteAllText(hostConfig, JsonSerializer.Serialize(new
+        {
+            metrics = new { listen = "off" },
+            links = new[] { new { name = "card0", kind = "pci", role = guestIsDevice ? "driver" : "device", end = "host", path = _window, windowSize = "64M", runDir = Path.Combine(_dir, "run"), devices = new[] { Net("vh0", !guestIsDevice) } } },
+        }));
+        File.WriteAllText(cardConfig, JsonSerializer.Serialize(new
+        {
+            metrics = new { listen = "off" },
+            links = new[] { new { name = "host", kind = "pci", role = guestIsDevice ? "device" : "driver", end = "card", path = $"/sys/bus/pci/devices/{GuestVm.IvshmemBdf}/resource2", windowSize = "64M", runDir = "/run/vop", devices = new[] { Net("vc0", guestIsDevice) } } },
+        }));
+
+        // The file behind the BAR exists before QEMU maps it; the host's vop maps the same file.
+        using (FileStream f = File.Create(_window))
+        {
+            f.SetLength(64L << 20);
+        }
+
+        _vop = Run.Background(_ns, Path.Combine(_dir, "host.log"), Run.Vop("run", "--config", hostConfig));
+        using var guest = new GuestVm([.. GuestVm.IvshmemPlain(_window, "64M"), .. GuestVm.HostRoot()], string.Empty, Path.Combine(_dir, "guest.log"));
+        guest.WaitBoot(TimeSpan.FromSeconds(90));
+        string GuestLog() => guest.Exec("cat /mnt/run/vop.log", TimeSpan.FromSeconds(10)).Output;
+        Assert.Equal(0, guest.Exec($"echo 1 > /sys/bus/pci/devices/{GuestVm.IvshmemBdf}/enable", TimeSpan.FromSeconds(10)).Code);
+
+        // vop from the host's own build, run from the host's root over 9p (read-only) in a chroot.
+        string dotnet = Run.In(null, "sh", "-c", $"readlink -f \"$(command -v {Run.Dotnet})\"").Out.Trim();
+        (int sc, string so) = guest.Exec(
+            $"chroot /mnt /usr/bin/env -i PATH=/usr/bin:/bin HOME=/run/home TMPDIR=/run/tmp DOTNET_CLI_HOME=/run/home DOTNET_NOLOGO=1 " +
+            $"{dotnet} {Run.VopDll} run --config {cardConfig} > /mnt/run/vop.log 2>&1 & true", TimeSpan.FromSeconds(10));
+        Assert.True(sc == 0, so);
+
+        bool guestCarrier = Run.WaitUntil(() => guest.Exec("cat /sys/class/net/vc0/carrier 2>/dev/null", TimeSpan.FromSeconds(10)).Output.Contains("\n1", StringComparison.Ordinal), TimeSpan.FromSeconds(120));
+        Assert.True(guestCarrier, $"no carrier on the guest's vc0\n--- guest vop\n{GuestLog()}\n--- host vop\n{HostLog}");
+        Assert.True(Run.WaitUntil(() => Run.In(_ns, "ip", "link", "show", "vh0").Out.Contains("LOWER_UP", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), HostLog);
+        Run.Must(Run.In(_ns, "ip", "addr", "add", _subnet + ".1/24", "dev", "vh0"), "host addr");
+        Assert.Equal(0, guest.Exec($"ip addr add {_subnet}.2/24 dev vc0", TimeSpan.FromSeconds(10)).Code);
+
+        var traffic = new GuestTraffic(guest, _ns, _subnet + ".1", _subnet + ".2", () => $"--- host vop\n{HostLog}\n--- guest vop\n{GuestLog()}");
+        traffic.PingBothWays();
+        traffic.GuestToHost(4, seed: 11);
+        traffic.HostToGuest(4L << 20, seed: 12);
+        Assert.False(_vop.HasExited, HostLog);
+    }
+
+    public void Dispose()
+    {
+        LinkPair.Kill(_vop, 15);
+        _vop?.Dispose();
+        Run.In(null, "ip", "netns", "del", _ns);
+        File.Delete(_window);
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
