@@ -5,10 +5,12 @@ using Vop.Appliance.Tests.Infrastructure;
 namespace Vop.Appliance.Tests;
 
 /// <summary>
-/// The pci link kind with vop itself inside a QEMU guest (TCG): the guest's vop maps the ivshmem BAR2
-/// (`/sys/bus/pci/devices/0000:00:05.0/resource2`), the host's vop maps the /dev/shm file behind that BAR,
-/// both poll. Ping and hashed TCP between the host's TAP and the guest's TAP, first with the PCIe-host
-/// end (the host) as device side, then with the endpoint end (the guest) as device side.
+/// The pci link kind with vop itself inside a QEMU guest (TCG), its window the ivshmem BAR2
+/// (`/sys/bus/pci/devices/0000:00:05.0/resource2`). Polled: an ivshmem-plain BAR over a /dev/shm file that
+/// the host's vop maps too, first with the host end as device side, then with the guest end as device
+/// side. Interrupts: an ivshmem-doorbell BAR served by the host vop's loopback link (its ivshmem server),
+/// the guest's vop ringing through the BAR0 Doorbell register and woken by MSI-X on VFIO eventfds.
+/// Each time ping and hashed TCP between the host's TAP and the guest's TAP.
 /// </summary>
 [Collection(EndToEnd.Name)]
 public sealed class PciGuestTests : IDisposable
@@ -34,12 +36,15 @@ public sealed class PciGuestTests : IDisposable
         Run.Must(Run.In(null, "ip", "-n", _ns, "link", "set", "lo", "up"), "lo up");
     }
 
+    private string Socket => Path.Combine(_dir, "ivshmem.sock");
+
     private string HostLog => File.Exists(Path.Combine(_dir, "host.log")) ? File.ReadAllText(Path.Combine(_dir, "host.log")) : "(no log)";
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void VopInsideAGuestCarriesTheNetPathOverTheIvshmemBar(bool guestIsDevice)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void VopInsideAGuestCarriesTheNetPathOverTheIvshmemBar(bool guestIsDevice, bool interrupts)
     {
         object Net(string tap, bool device) => device
             ? new { type = "net", name = "net0", tap, mac = "52:54:00:0e:2e:0a" }
@@ -49,12 +54,17 @@ public sealed class PciGuestTests : IDisposable
         File.WriteAllText(hostConfig, JsonSerializer.Serialize(new
         {
             metrics = new { listen = "off" },
-            links = new[] { new { name = "card0", kind = "pci", role = guestIsDevice ? "driver" : "device", end = "host", path = _window, windowSize = "64M", runDir = Path.Combine(_dir, "run"), devices = new[] { Net("vh0", !guestIsDevice) } } },
+            links = new object[]
+            {
+                interrupts
+                    ? new { name = "card0", kind = "loopback", role = "device", end = "host", socket = Socket, windowSize = "64M", runDir = Path.Combine(_dir, "run"), devices = new[] { Net("vh0", true) } }
+                    : new { name = "card0", kind = "pci", role = guestIsDevice ? "driver" : "device", end = "host", path = _window, windowSize = "64M", runDir = Path.Combine(_dir, "run"), devices = new[] { Net("vh0", !guestIsDevice) } },
+            },
         }));
         File.WriteAllText(cardConfig, JsonSerializer.Serialize(new
         {
             metrics = new { listen = "off" },
-            links = new[] { new { name = "host", kind = "pci", role = guestIsDevice ? "device" : "driver", end = "card", path = $"/sys/bus/pci/devices/{GuestVm.IvshmemBdf}/resource2", windowSize = "64M", runDir = "/run/vop", devices = new[] { Net("vc0", guestIsDevice) } } },
+            links = new[] { new { name = "host", kind = "pci", role = guestIsDevice ? "device" : "driver", end = "card", path = $"/sys/bus/pci/devices/{GuestVm.IvshmemBdf}/resource2", windowSize = "64M", doorbell = interrupts ? "ivshmem" : "poll", runDir = "/run/vop", devices = new[] { Net("vc0", guestIsDevice) } } },
         }));
 
         // The file behind the BAR exists before QEMU maps it; the host's vop maps the same file.
@@ -64,10 +74,22 @@ public sealed class PciGuestTests : IDisposable
         }
 
         _vop = Run.Background(_ns, Path.Combine(_dir, "host.log"), Run.Vop("run", "--config", hostConfig));
-        using var guest = new GuestVm([.. GuestVm.IvshmemPlain(_window, "64M"), .. GuestVm.HostRoot()], string.Empty, Path.Combine(_dir, "guest.log"));
+        if (interrupts)
+        {
+            // QEMU connects to the ivshmem server when it creates the chardev: the server listens first.
+            Assert.True(Run.WaitUntil(() => File.Exists(Socket), TimeSpan.FromSeconds(30)), HostLog);
+        }
+
+        string[] bar = interrupts ? GuestVm.IvshmemDoorbell(Socket, 16) : GuestVm.IvshmemPlain(_window, "64M");
+        using var guest = new GuestVm([.. bar, .. GuestVm.HostRoot()], string.Empty, Path.Combine(_dir, "guest.log"), iommu: interrupts);
         guest.WaitBoot(TimeSpan.FromSeconds(90));
         string GuestLog() => guest.Exec("cat /mnt/run/vop.log", TimeSpan.FromSeconds(10)).Output;
-        Assert.Equal(0, guest.Exec($"echo 1 > /sys/bus/pci/devices/{GuestVm.IvshmemBdf}/enable", TimeSpan.FromSeconds(10)).Code);
+        string sys = $"/sys/bus/pci/devices/{GuestVm.IvshmemBdf}";
+        string enable = interrupts
+            ? $"echo vfio-pci > {sys}/driver_override && echo {GuestVm.IvshmemBdf} > /sys/bus/pci/drivers_probe && ls /dev/vfio/$(basename $(readlink {sys}/iommu_group))"
+            : $"echo 1 > {sys}/enable";
+        (int ec, string eo) = guest.Exec(enable, TimeSpan.FromSeconds(20));
+        Assert.True(ec == 0, eo);
 
         // vop from the host's own build, run from the host's root over 9p (read-only) in a chroot.
         string dotnet = Run.In(null, "sh", "-c", $"readlink -f \"$(command -v {Run.Dotnet})\"").Out.Trim();
@@ -87,6 +109,14 @@ public sealed class PciGuestTests : IDisposable
         traffic.GuestToHost(4, seed: 11);
         traffic.HostToGuest(4L << 20, seed: 12);
         Assert.False(_vop.HasExited, HostLog);
+        if (interrupts)
+        {
+            // The host's doorbells arrived as MSI-X interrupts through VFIO (a polled end would show none).
+            string irqs = guest.Exec("grep vfio-msix /proc/interrupts", TimeSpan.FromSeconds(10)).Output;
+            long total = irqs.Split('\n').Where(l => l.Contains("vfio-msix[", StringComparison.Ordinal))
+                .Sum(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture));
+            Assert.True(total > 100, irqs);
+        }
     }
 
     public void Dispose()

@@ -117,6 +117,9 @@ public static partial class ConfigLoader
     [GeneratedRegex("The JSON property '([^']*)'")]
     private static partial Regex UnknownKey();
 
+    [GeneratedRegex("^/sys/bus/pci/devices/[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]/resource2$")]
+    private static partial Regex IvshmemBar();
+
     [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,31}$")]
     private static partial Regex LinkName();
 
@@ -223,9 +226,19 @@ public static partial class ConfigLoader
                 throw new ConfigException($"{path}: {at}.socket: a {kind} link has no socket; the window is {at}.path");
             }
 
-            if ((l.Doorbell ?? "poll") != "poll")
+            if ((l.Doorbell ?? "poll") is not ("poll" or "ivshmem"))
             {
-                throw new ConfigException($"{path}: {at}.doorbell: '{l.Doorbell}' is not supported yet (poll)");
+                throw new ConfigException($"{path}: {at}.doorbell: '{l.Doorbell}' must be poll or ivshmem");
+            }
+
+            if (l.Doorbell == "ivshmem" && !IvshmemBar().IsMatch(windowFile))
+            {
+                throw new ConfigException($"{path}: {at}.path: doorbell ivshmem maps an ivshmem BAR2: /sys/bus/pci/devices/DDDD:BB:DD.F/resource2, not '{windowFile}'");
+            }
+
+            if (l.Doorbell == "ivshmem" && l.Role != "driver")
+            {
+                throw new ConfigException($"{path}: {at}.role: with doorbell ivshmem the guest's end is the driver side (the host serves the ivshmem socket as a loopback link's device side)");
             }
         }
         else if (l.Path is not null || l.Offset is not null || l.Doorbell is not null)
@@ -314,6 +327,7 @@ public static partial class ConfigLoader
         {
             RunDir = runDir,
             WindowPath = mapped ? l.Path : null,
+            Doorbell = mapped ? l.Doorbell ?? "poll" : "eventfd",
             WindowOffset = (ulong)(l.Offset ?? 0),
         };
         return l.End switch

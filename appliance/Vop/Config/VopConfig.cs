@@ -94,6 +94,9 @@ public sealed record LinkConfig(string Name, string Kind, LinkRole Role, string 
 
     public ulong WindowOffset { get; init; }
 
+    /// <summary>pci/ntb: poll (window counters) or ivshmem (BAR0 Doorbell register + MSI-X through VFIO, inside a VM).</summary>
+    public string Doorbell { get; init; } = "poll";
+
     /// <summary>vhost-user: vop connects to QEMU's socket (chardev server=on) instead of listening.</summary>
     public bool VhostUserConnect { get; init; }
 }

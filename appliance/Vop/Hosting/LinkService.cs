@@ -141,15 +141,19 @@ public sealed class LinkService : IHostedService, IDisposable
         string socket = _config.Socket;
         int vectors = _config.Vectors;
         Func<CancellationToken, ILinkEnd> connect = _config.WindowPath is string windowPath
-            ? cancel => ConnectMapped(windowPath, _config.WindowOffset, _config.WindowSize, vectors, cancel)
+            ? cancel => ConnectMapped(windowPath, _config.WindowOffset, _config.WindowSize, vectors, _config.Doorbell == "ivshmem", cancel)
             : cancel => LoopbackDriverEnd.Connect(socket, vectors, cancel, _log);
         _driverSide = new DriverSideLink(_config.Name, connect, backends, _log);
         _driverSide.Start();
         _owned.Insert(0, _driverSide);
     }
 
-    /// <summary>pci/ntb driver side: map the window and wait until the device side is running in it.</summary>
-    private static PciLinkEnd ConnectMapped(string path, ulong offset, ulong size, int vectors, CancellationToken cancel)
+    /// <summary>
+    /// pci/ntb driver side: map the window and wait until the device side is running in it. With the
+    /// ivshmem doorbell the BAR's PCI function (the path's directory) is opened through VFIO for its
+    /// Doorbell register and MSI-X interrupts.
+    /// </summary>
+    private static PciLinkEnd ConnectMapped(string path, ulong offset, ulong size, int vectors, bool ivshmem, CancellationToken cancel)
     {
         while (!File.Exists(path))
         {
@@ -157,7 +161,8 @@ public sealed class LinkService : IHostedService, IDisposable
             cancel.WaitHandle.WaitOne(100);
         }
 
-        var end = new PciLinkEnd(SharedWindow.OpenFile(path, offset, size, create: false), deviceSide: false, vectors);
+        VfioDevice? vfio = ivshmem ? VfioDevice.Open(Path.GetFileName(Path.GetDirectoryName(path)!)) : null;
+        var end = new PciLinkEnd(SharedWindow.OpenFile(path, offset, size, create: false), deviceSide: false, vectors, vfio);
         while (!end.PeerAttached)
         {
             if (cancel.WaitHandle.WaitOne(50))

@@ -11,6 +11,10 @@ namespace Vop.Links.Pci;
 /// pumps are the same as on every other link. The poller spins briefly after activity, then backs off
 /// to sleeping up to 2 ms: idle costs next to nothing, a notification is seen within ~2 ms at worst.
 /// The peer is attached while its state block says Running and its heartbeat moves.
+/// Inside a VM on QEMU's ivshmem-doorbell device (<see cref="VfioDevice"/> given) notifications are real:
+/// ringing writes the BAR0 Doorbell register for peer 0 (the host's ivshmem server, a loopback link's
+/// device side) and the host's doorbells arrive as MSI-X interrupts on eventfds; the poller then only
+/// watches the peer's heartbeat.
 /// </summary>
 public sealed class PciLinkEnd : ILinkEnd
 {
@@ -18,13 +22,14 @@ public sealed class PciLinkEnd : ILinkEnd
     private const long HeartbeatTimeoutMs = 3000;
 
     private readonly bool _deviceSide;
-    private readonly WindowDoorbell[] _toPeer;
+    private readonly Doorbell[] _toPeer;
     private readonly EventFdDoorbell[] _local;
+    private readonly VfioDevice? _ivshmem;
     private readonly Thread _poller;
     private volatile bool _disposed;
     private volatile bool _attached;
 
-    public PciLinkEnd(SharedWindow window, bool deviceSide, int vectors)
+    public PciLinkEnd(SharedWindow window, bool deviceSide, int vectors, VfioDevice? ivshmem = null)
     {
         if (vectors is < 2 or > WindowLayout.DoorbellCounters)
         {
@@ -35,12 +40,21 @@ public sealed class PciLinkEnd : ILinkEnd
         _deviceSide = deviceSide;
         WindowAccessor w = window.Accessor;
         ulong mine = deviceSide ? WindowLayout.DeviceDoorbells : WindowLayout.DriverDoorbells;
-        _toPeer = new WindowDoorbell[vectors];
+        _toPeer = new Doorbell[vectors];
         _local = new EventFdDoorbell[vectors];
+        _ivshmem = ivshmem;
+        IReadOnlyList<EventFdDoorbell>? interrupts = null;
+        ulong bar0 = 0;
+        if (ivshmem is not null)
+        {
+            bar0 = ivshmem.Region(0).Offset;
+            interrupts = ivshmem.EnableMsix(vectors);
+        }
+
         for (int v = 0; v < vectors; v++)
         {
-            _toPeer[v] = new WindowDoorbell(w, mine + (4UL * (ulong)v));
-            _local[v] = new EventFdDoorbell();
+            _toPeer[v] = ivshmem is null ? new WindowDoorbell(w, mine + (4UL * (ulong)v)) : new IvshmemRegisterDoorbell(ivshmem, bar0, 0, v);
+            _local[v] = interrupts is null ? new EventFdDoorbell() : interrupts[v];
         }
 
         _poller = new Thread(Poll) { Name = "vop-pci-poller", IsBackground = true };
@@ -74,7 +88,7 @@ public sealed class PciLinkEnd : ILinkEnd
         while (!_disposed)
         {
             bool rang = false;
-            for (int v = 0; v < seen.Length; v++)
+            for (int v = 0; v < seen.Length && _ivshmem is null; v++)
             {
                 uint now = w.ReadU32Acquire(theirs + (4UL * (ulong)v));
                 if (now != seen[v])
@@ -100,6 +114,12 @@ public sealed class PciLinkEnd : ILinkEnd
                 continue;
             }
 
+            if (_ivshmem is not null)
+            {
+                Thread.Sleep(50); // interrupts wake the pumps; only the heartbeat is polled
+                continue;
+            }
+
             // Spin a little after activity, then back off: 1 ms sleeps, then 2 ms.
             if (++idle < 200)
             {
@@ -121,6 +141,7 @@ public sealed class PciLinkEnd : ILinkEnd
             d.Dispose();
         }
 
+        _ivshmem?.Dispose();
         Window.Dispose();
     }
 }

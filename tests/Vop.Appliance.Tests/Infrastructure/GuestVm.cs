@@ -20,7 +20,8 @@ public sealed partial class GuestVm : IDisposable
     private int _commands;
     private int _boots;
 
-    public GuestVm(IEnumerable<string> devices, string append, string consoleLog)
+    // iommu: q35 with an emulated intel-iommu, so the guest can bind a device to vfio-pci.
+    public GuestVm(IEnumerable<string> devices, string append, string consoleLog, bool iommu = false)
     {
         EnsureImage();
         ConsoleLog = consoleLog;
@@ -36,8 +37,9 @@ public sealed partial class GuestVm : IDisposable
         [
             "-accel", "tcg", "-cpu", "max", "-m", "256", "-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none",
             "-kernel", Path.Combine(ImageDir, "vmlinux"), "-initrd", Path.Combine(ImageDir, "initrd.gz"),
-            "-append", $"console=ttyS0 quiet panic=-1 {append}",
-            "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-machine", "memory-backend=mem",
+            "-append", $"console=ttyS0 quiet panic=-1 {(iommu ? "intel_iommu=on " : string.Empty)}{append}",
+            "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-machine", iommu ? "q35,memory-backend=mem" : "memory-backend=mem",
+            .. iommu ? new[] { "-device", "intel-iommu,intremap=on" } : [],
         ];
         foreach (string a in machine.Concat(devices))
         {
@@ -64,6 +66,10 @@ public sealed partial class GuestVm : IDisposable
         ["-object", $"memory-backend-file,id=ivm,size={size},share=on,mem-path={file}", "-device", "ivshmem-plain,memdev=ivm,addr=0x5"];
 
     public const string IvshmemBdf = "0000:00:05.0";
+
+    /// <summary>An ivshmem-doorbell device at PCI slot 5 joined to the ivshmem server at <paramref name="socket"/>.</summary>
+    public static string[] IvshmemDoorbell(string socket, int vectors) =>
+        ["-chardev", $"socket,id=ivs,path={socket}", "-device", $"ivshmem-doorbell,chardev=ivs,vectors={vectors},addr=0x5"];
 
     /// <summary>The host's / over 9p, read-only (QEMU enforces it): the guest's init mounts it at /mnt for chroot.</summary>
     public static string[] HostRoot() =>

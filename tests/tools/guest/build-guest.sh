@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds a small Linux guest for QEMU (TCG): Debian's stock kernel (extracted vmlinux, booted via PVH)
 # and a busybox initramfs that loads the stock virtio_net driver (plus tun and 9p, so vop itself can run
-# inside the guest from the host's root shared read-only) and gives a root shell on ttyS0.
+# inside the guest from the host's root shared read-only, and vfio-pci for its interrupts) and gives a
+# root shell on ttyS0.
 # Output: $OUT/vmlinux and $OUT/initrd.gz (default /var/cache/vop-guest). Idempotent: rebuilds only when
 # this script changes. Needs root-free apt-get download, dpkg-deb, cpio, xz.
 set -euo pipefail
@@ -38,7 +39,9 @@ M=k/lib/modules/$KVER/kernel
 for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
          drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/core/failover \
          drivers/net/net_failover drivers/net/virtio_net drivers/net/tun \
-         fs/netfs/netfs fs/fscache/fscache net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p; do
+         fs/netfs/netfs fs/fscache/fscache net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p \
+         virt/lib/irqbypass drivers/vfio/vfio_virqfd drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
+         drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci; do
     name=$(basename "$m")
     if [[ -f $M/$m.ko ]]; then cp "$M/$m.ko" "rd/mod/$name.ko"
     elif [[ -f $M/$m.ko.xz ]]; then xz -dc "$M/$m.ko.xz" > "rd/mod/$name.ko"
