@@ -105,6 +105,22 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void IvshmemDoorbellNeedsTheGuestsBarAndTheDriverRole()
+    {
+        const string guest = """
+            { "links": [ { "name": "host", "kind": "pci", "role": "driver", "path": "/sys/bus/pci/devices/0000:00:05.0/resource2",
+                "windowSize": "64M", "doorbell": "ivshmem", "devices": [ { "type": "net", "tap": "vc0" } ] } ] }
+            """;
+        Assert.Equal("ivshmem", Assert.Single(ConfigLoader.Parse("vop.json", guest).Links).Doorbell);
+        Assert.Equal("poll", Assert.Single(ConfigLoader.Parse("vop.json", guest.Replace("\"ivshmem\"", "\"poll\"", StringComparison.Ordinal)).Links).Doorbell);
+
+        string Bad(string from, string to) => Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", guest.Replace(from, to, StringComparison.Ordinal))).Message;
+        Assert.Contains("links[0].doorbell: 'msi' must be poll or ivshmem", Bad("\"ivshmem\"", "\"msi\""));
+        Assert.Contains("links[0].path: doorbell ivshmem maps an ivshmem BAR2", Bad("resource2", "resource0"));
+        Assert.Contains("links[0].role: with doorbell ivshmem the guest's end is the driver side", Bad("\"role\": \"driver\"", "\"role\": \"device\""));
+    }
+
+    [Fact]
     public void DriverRoleRefusesWhatTheDeviceSideDecides()
     {
         string text = Good.Replace("\"role\": \"device\"", "\"role\": \"driver\"", StringComparison.Ordinal);
