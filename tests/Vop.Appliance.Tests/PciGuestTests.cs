@@ -115,7 +115,7 @@ public sealed class PciGuestTests : IDisposable
             string irqs = guest.Exec("grep vfio-msix /proc/interrupts", TimeSpan.FromSeconds(10)).Output;
             long total = irqs.Split('\n').Where(l => l.Contains("vfio-msix[", StringComparison.Ordinal))
                 .Sum(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture));
-            Assert.True(total > 100, irqs);
+            Assert.True(total > 10, irqs);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Vop.Appliance.Tests.Infrastructure;
 
 namespace Vop.Appliance.Tests;
@@ -84,6 +85,11 @@ public sealed class VhostUserGuestTests : IDisposable
             guest.Kill();
             Assert.True(Run.WaitUntil(() => !HasCarrier(), TimeSpan.FromSeconds(15)), "carrier stayed up after QEMU was killed\n" + Log);
         }
+
+        // The pump that carried the transfers ran on guest memory without allocating after warm-up.
+        MatchCollection pumps = Regex.Matches(Log, @"pump stopped after (\d+) busy loops; allocated (-?\d+) bytes after warm-up");
+        Assert.Contains(pumps, m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 1000);
+        Assert.All(pumps.Where(m => m.Groups[2].Value != "-1"), m => Assert.Equal("0", m.Groups[2].Value));
 
         using (var guest = new GuestVm(GuestVm.VhostUserNic(Socket), $"vop_ip={GuestIp}/24", Path.Combine(_dir, "guest2.log")))
         {
