@@ -172,6 +172,7 @@ public sealed unsafe class VhostUserProtocolTests : IDisposable
             Assert.Equal(1UL, fe.SetMemTable([new(0, 0x200000, UserBase, 0), new(0x100000, 0x100000, UserBase + 0x100000, 0)], _guest.Fd!.Fd));
             Assert.Equal(1UL, fe.SetMemTable([new(0x800, 0x1000, UserBase, 0)], _guest.Fd!.Fd));
             Assert.Equal(1UL, fe.SetMemTable([new(1UL << 41, 0x1000, UserBase, 0)], _guest.Fd!.Fd));
+            Assert.Equal(1UL, fe.SetMemTable([new(0, 0x400000, UserBase, 0)], _guest.Fd!.Fd)); // past the fd's end: would SIGBUS
             byte[] lying = new byte[8 + 32];
             BinaryPrimitives.WriteUInt32LittleEndian(lying, 1);
             BinaryPrimitives.WriteUInt64LittleEndian(lying.AsSpan(16), 0x1000);
@@ -227,6 +228,27 @@ public sealed unsafe class VhostUserProtocolTests : IDisposable
         }
 
         return true;
+    }
+
+    [Fact]
+    public void AFrontEndStallingInsideAMessageIsDroppedAndDoesNotHoldShutdown()
+    {
+        var fe = new VhostUserFrontEnd(_paths.File("vhost.sock"));
+        byte[] half = new byte[12 + 4];
+        BinaryPrimitives.WriteUInt32LittleEndian(half, (uint)VhostUserRequest.SetVringNum);
+        BinaryPrimitives.WriteUInt32LittleEndian(half.AsSpan(4), 1);
+        BinaryPrimitives.WriteUInt32LittleEndian(half.AsSpan(8), 8);
+        fe.SendRaw(half); // header plus 4 of 8 payload bytes, then nothing
+        Assert.True(fe.WaitClosed(15_000), "vop kept waiting for the rest of a stalled message");
+        fe.Dispose();
+
+        // Another stalls and vop is stopped meanwhile: the stop shuts the socket down under the blocked read.
+        using var second = new VhostUserFrontEnd(_paths.File("vhost.sock"));
+        second.SendRaw(half);
+        Assert.True(Until(() => _link.Connected, TimeSpan.FromSeconds(5)));
+        _link.Dispose();
+        Assert.False(_link.Connected);
+        Assert.True(second.WaitClosed(1000));
     }
 
     /// <summary>A device that only records what the link hands it.</summary>

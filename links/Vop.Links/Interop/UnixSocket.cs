@@ -204,6 +204,17 @@ public static unsafe class UnixSocket
         }
     }
 
+    /// <summary>SO_RCVTIMEO: a blocked receive fails with EAGAIN (an <see cref="IOException"/>) after <paramref name="seconds"/>.</summary>
+    public static void SetReceiveTimeout(SafeFd socket, int seconds)
+    {
+        const int SoRcvTimeo = 20; // asm-generic/socket.h
+        long* timeval = stackalloc long[2] { seconds, 0 };
+        Errno.Check(LibC.setsockopt(socket.Fd, LibC.SOL_SOCKET, SoRcvTimeo, timeval, (socklen_t)16), "setsockopt(SO_RCVTIMEO)");
+    }
+
+    /// <summary>shutdown(SHUT_RDWR): the peer sees EOF and a receive blocked in another thread returns.</summary>
+    public static void Shutdown(SafeFd socket) => _ = LibC.shutdown(socket.Fd, 2);
+
     /// <summary>Waits up to <paramref name="timeoutMs"/> for <paramref name="fd"/> to be readable (or hung up).</summary>
     public static bool WaitReadable(SafeFd fd, int timeoutMs)
     {

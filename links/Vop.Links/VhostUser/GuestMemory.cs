@@ -73,6 +73,14 @@ public sealed unsafe class GuestMemory : IDisposable
                 }
             }
 
+            // A region past the end of its file would SIGBUS on first touch: refuse it here. (A front-end that
+            // shrinks the file later is refused by QEMU's sealed memfds, not by anything vop can check.)
+            long fileSize = LibC.lseek(fds[i].Fd, 0, LibC.SEEK_END);
+            if (fileSize >= 0 && (ulong)fileSize < r.MmapOffset + r.Size)
+            {
+                throw new InvalidDataException($"memory region {i} needs 0x{r.MmapOffset + r.Size:x} bytes of its fd, which holds 0x{fileSize:x}");
+            }
+
             end = Math.Max(end, r.GuestPhysical + r.Size);
         }
 

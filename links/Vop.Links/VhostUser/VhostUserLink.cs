@@ -13,6 +13,10 @@ namespace Vop.Links.VhostUser;
 public sealed class VhostUserLink : IDisposable
 {
     private const int WatchMs = 200;
+
+    // A message is read only once its first byte is there; a front-end that stalls inside one for this
+    // long is dropped instead of holding the link thread.
+    private const int MessageTimeoutSeconds = 5;
     private readonly string _socketPath;
     private readonly bool _listen;
     private readonly IVhostUserDevice _device;
@@ -90,6 +94,7 @@ public sealed class VhostUserLink : IDisposable
 
             Connections++;
             VhostUserLog.Connected(_log, _socketPath);
+            UnixSocket.SetReceiveTimeout(socket, MessageTimeoutSeconds);
             var session = new VhostUserSession(socket, _device, _log);
             Volatile.Write(ref _session, session);
             string reason = Serve(session);
@@ -170,8 +175,19 @@ public sealed class VhostUserLink : IDisposable
 
     public void Dispose()
     {
+        if (_stopping)
+        {
+            return;
+        }
+
         _stopping = true;
         _stop.Ring();
+        lock (_gate)
+        {
+            // Unblocks a read inside a message (a stalled front-end) so the thread sees the stop.
+            Volatile.Read(ref _session)?.Shutdown();
+        }
+
         _thread?.Join();
         lock (_gate)
         {

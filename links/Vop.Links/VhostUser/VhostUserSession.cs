@@ -462,6 +462,9 @@ internal sealed class VhostUserSession : IDisposable
         _fds.Clear();
     }
 
+    /// <summary>Ends the connection both ways; a blocked read returns at once.</summary>
+    public void Shutdown() => UnixSocket.Shutdown(_socket);
+
     public void Dispose()
     {
         StopDevice();
