@@ -15,30 +15,13 @@ namespace Vop.Appliance.Tests;
 [Collection(EndToEnd.Name)]
 public sealed class PciGuestTests : IDisposable
 {
-    private static int s_counter;
-    private readonly string _ns;
-    private readonly string _dir;
-    private readonly string _subnet;
-    private readonly string _window;
-    private Process? _vop;
+    private readonly GuestBench _bench = new("vg", 197);
 
-    public PciGuestTests()
-    {
-        Run.RequireRoot();
-        Assert.True(File.Exists("/usr/bin/qemu-system-x86_64"), "qemu-system-x86_64 is missing (test.sh installs qemu-system-x86)");
-        int n = Interlocked.Increment(ref s_counter);
-        _ns = $"vg{Environment.ProcessId % 100000}x{n}";
-        _subnet = $"10.197.{(Environment.ProcessId + n) % 250}";
-        _dir = Path.Combine("/tmp", $"vop-e2e-{_ns}");
-        _window = $"/dev/shm/vop-e2e-{_ns}";
-        Directory.CreateDirectory(_dir);
-        Run.Must(Run.In(null, "ip", "netns", "add", _ns), "ip netns add");
-        Run.Must(Run.In(null, "ip", "-n", _ns, "link", "set", "lo", "up"), "lo up");
-    }
+    private string Window => $"/dev/shm/vop-e2e-{_bench.Ns}";
 
-    private string Socket => Path.Combine(_dir, "ivshmem.sock");
+    private string Socket => Path.Combine(_bench.Dir, "ivshmem.sock");
 
-    private string HostLog => File.Exists(Path.Combine(_dir, "host.log")) ? File.ReadAllText(Path.Combine(_dir, "host.log")) : "(no log)";
+    private string HostLog => _bench.Log;
 
     [Theory]
     [InlineData(false, false)]
@@ -49,16 +32,16 @@ public sealed class PciGuestTests : IDisposable
         object Net(string tap, bool device) => device
             ? new { type = "net", name = "net0", tap, mac = "52:54:00:0e:2e:0a" }
             : new { type = "net", name = "net0", tap };
-        string hostConfig = Path.Combine(_dir, "host.json");
-        string cardConfig = Path.Combine(_dir, "card.json");
+        string hostConfig = Path.Combine(_bench.Dir, "host.json");
+        string cardConfig = Path.Combine(_bench.Dir, "card.json");
         File.WriteAllText(hostConfig, JsonSerializer.Serialize(new
         {
             metrics = new { listen = "off" },
             links = new object[]
             {
                 interrupts
-                    ? new { name = "card0", kind = "loopback", role = "device", end = "host", socket = Socket, windowSize = "64M", runDir = Path.Combine(_dir, "run"), devices = new[] { Net("vh0", true) } }
-                    : new { name = "card0", kind = "pci", role = guestIsDevice ? "driver" : "device", end = "host", path = _window, windowSize = "64M", runDir = Path.Combine(_dir, "run"), devices = new[] { Net("vh0", !guestIsDevice) } },
+                    ? new { name = "card0", kind = "loopback", role = "device", end = "host", socket = Socket, windowSize = "64M", runDir = Path.Combine(_bench.Dir, "run"), devices = new[] { Net("vh0", true) } }
+                    : new { name = "card0", kind = "pci", role = guestIsDevice ? "driver" : "device", end = "host", path = Window, windowSize = "64M", runDir = Path.Combine(_bench.Dir, "run"), devices = new[] { Net("vh0", !guestIsDevice) } },
             },
         }));
         File.WriteAllText(cardConfig, JsonSerializer.Serialize(new
@@ -68,20 +51,20 @@ public sealed class PciGuestTests : IDisposable
         }));
 
         // The file behind the BAR exists before QEMU maps it; the host's vop maps the same file.
-        using (FileStream f = File.Create(_window))
+        using (FileStream f = File.Create(Window))
         {
             f.SetLength(64L << 20);
         }
 
-        _vop = Run.Background(_ns, Path.Combine(_dir, "host.log"), Run.Vop("run", "--config", hostConfig));
+        Process vop = _bench.StartVop(hostConfig);
         if (interrupts)
         {
             // QEMU connects to the ivshmem server when it creates the chardev: the server listens first.
             Assert.True(Run.WaitUntil(() => File.Exists(Socket), TimeSpan.FromSeconds(30)), HostLog);
         }
 
-        string[] bar = interrupts ? GuestVm.IvshmemDoorbell(Socket, 16) : GuestVm.IvshmemPlain(_window, "64M");
-        using var guest = new GuestVm([.. bar, .. GuestVm.HostRoot()], string.Empty, Path.Combine(_dir, "guest.log"), iommu: interrupts);
+        string[] bar = interrupts ? GuestVm.IvshmemDoorbell(Socket, 16) : GuestVm.IvshmemPlain(Window, "64M");
+        using var guest = new GuestVm([.. bar, .. GuestVm.HostRoot()], string.Empty, Path.Combine(_bench.Dir, "guest.log"), iommu: interrupts);
         guest.WaitBoot(TimeSpan.FromSeconds(90));
         string GuestLog() => guest.Exec("cat /mnt/run/vop.log", TimeSpan.FromSeconds(10)).Output;
         string sys = $"/sys/bus/pci/devices/{GuestVm.IvshmemBdf}";
@@ -100,15 +83,15 @@ public sealed class PciGuestTests : IDisposable
 
         bool guestCarrier = Run.WaitUntil(() => guest.Exec("cat /sys/class/net/vc0/carrier 2>/dev/null", TimeSpan.FromSeconds(10)).Output.Contains("\n1", StringComparison.Ordinal), TimeSpan.FromSeconds(120));
         Assert.True(guestCarrier, $"no carrier on the guest's vc0\n--- guest vop\n{GuestLog()}\n--- host vop\n{HostLog}");
-        Assert.True(Run.WaitUntil(() => Run.In(_ns, "ip", "link", "show", "vh0").Out.Contains("LOWER_UP", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), HostLog);
-        Run.Must(Run.In(_ns, "ip", "addr", "add", _subnet + ".1/24", "dev", "vh0"), "host addr");
-        Assert.Equal(0, guest.Exec($"ip addr add {_subnet}.2/24 dev vc0", TimeSpan.FromSeconds(10)).Code);
+        Assert.True(Run.WaitUntil(() => Run.In(_bench.Ns, "ip", "link", "show", "vh0").Out.Contains("LOWER_UP", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), HostLog);
+        Run.Must(Run.In(_bench.Ns, "ip", "addr", "add", _bench.Subnet + ".1/24", "dev", "vh0"), "host addr");
+        Assert.Equal(0, guest.Exec($"ip addr add {_bench.Subnet}.2/24 dev vc0", TimeSpan.FromSeconds(10)).Code);
 
-        var traffic = new GuestTraffic(guest, _ns, _subnet + ".1", _subnet + ".2", () => $"--- host vop\n{HostLog}\n--- guest vop\n{GuestLog()}");
+        var traffic = new GuestTraffic(guest, _bench.Ns, _bench.Subnet + ".1", _bench.Subnet + ".2", () => $"--- host vop\n{HostLog}\n--- guest vop\n{GuestLog()}");
         traffic.PingBothWays();
         traffic.GuestToHost(4, seed: 11);
         traffic.HostToGuest(4L << 20, seed: 12);
-        Assert.False(_vop.HasExited, HostLog);
+        Assert.False(vop.HasExited, HostLog);
         if (interrupts)
         {
             // The host's doorbells arrived as MSI-X interrupts through VFIO (a polled end would show none).
@@ -121,16 +104,7 @@ public sealed class PciGuestTests : IDisposable
 
     public void Dispose()
     {
-        LinkPair.Kill(_vop, 15);
-        _vop?.Dispose();
-        Run.In(null, "ip", "netns", "del", _ns);
-        File.Delete(_window);
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        _bench.Dispose();
+        File.Delete(Window);
     }
 }

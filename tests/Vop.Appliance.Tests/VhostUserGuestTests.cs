@@ -13,37 +13,16 @@ namespace Vop.Appliance.Tests;
 [Collection(EndToEnd.Name)]
 public sealed class VhostUserGuestTests : IDisposable
 {
-    private static int s_counter;
-    private readonly string _ns;
-    private readonly string _dir;
-    private readonly string _subnet;
-    private Process? _vop;
+    private readonly GuestBench _bench = new("vu", 198);
 
-    public VhostUserGuestTests()
-    {
-        Run.RequireRoot();
-        Assert.True(File.Exists("/usr/bin/qemu-system-x86_64"), "qemu-system-x86_64 is missing (test.sh installs qemu-system-x86)");
-        int n = Interlocked.Increment(ref s_counter);
-        _ns = $"vu{Environment.ProcessId % 100000}x{n}";
-        _subnet = $"10.198.{(Environment.ProcessId + n) % 250}";
-        _dir = Path.Combine("/tmp", $"vop-e2e-{_ns}");
-        Directory.CreateDirectory(_dir);
-        Run.Must(Run.In(null, "ip", "netns", "add", _ns), "ip netns add");
-        Run.Must(Run.In(null, "ip", "-n", _ns, "link", "set", "lo", "up"), "lo up");
-    }
+    private string Socket => Path.Combine(_bench.Dir, "vhost.sock");
 
-    private string Socket => Path.Combine(_dir, "vhost.sock");
-
-    private string HostIp => _subnet + ".1";
-
-    private string GuestIp => _subnet + ".2";
-
-    private string Log => File.Exists(Path.Combine(_dir, "vop.log")) ? File.ReadAllText(Path.Combine(_dir, "vop.log")) : "(no log)";
+    private string Log => _bench.Log;
 
     [Fact]
     public void StockVirtioNetGuestReachesTheTapAndSurvivesRebootAndQemuRestart()
     {
-        string config = Path.Combine(_dir, "vop.json");
+        string config = Path.Combine(_bench.Dir, "vop.json");
         File.WriteAllText(config, JsonSerializer.Serialize(new
         {
             metrics = new { listen = "127.0.0.1:9477" },
@@ -51,17 +30,17 @@ public sealed class VhostUserGuestTests : IDisposable
             {
                 new
                 {
-                    name = "vm0", kind = "vhost-user", socket = Socket, runDir = Path.Combine(_dir, "run"),
+                    name = "vm0", kind = "vhost-user", socket = Socket, runDir = Path.Combine(_bench.Dir, "run"),
                     devices = new[] { new { type = "net", name = "net0", tap = "vu0", mac = "52:54:00:0e:2e:09" } },
                 },
             },
         }));
-        _vop = Run.Background(_ns, Path.Combine(_dir, "vop.log"), Run.Vop("run", "--config", config));
+        Process vop = _bench.StartVop(config);
         Assert.True(Run.WaitUntil(() => File.Exists(Socket), TimeSpan.FromSeconds(30)), Log);
-        Run.Must(Run.In(_ns, "ip", "addr", "add", HostIp + "/24", "dev", "vu0"), "tap addr");
-        int vopPid = _vop.Id;
+        Run.Must(Run.In(_bench.Ns, "ip", "addr", "add", _bench.HostIp + "/24", "dev", "vu0"), "tap addr");
+        int vopPid = vop.Id;
 
-        using (var guest = new GuestVm(GuestVm.VhostUserNic(Socket), $"vop_ip={GuestIp}/24", Path.Combine(_dir, "guest1.log")))
+        using (var guest = new GuestVm(GuestVm.VhostUserNic(Socket), $"vop_ip={_bench.GuestIp}/24", Path.Combine(_bench.Dir, "guest1.log")))
         {
             string up = guest.WaitBoot(TimeSpan.FromSeconds(90));
             Assert.Contains("eth0=52:54:00", up, StringComparison.Ordinal);
@@ -69,7 +48,7 @@ public sealed class VhostUserGuestTests : IDisposable
             Assert.True(dc == 0 && driver.Contains("virtio_net", StringComparison.Ordinal), driver);
             Assert.True(Run.WaitUntil(() => HasCarrier(), TimeSpan.FromSeconds(30)), "no carrier on vu0\n" + Log);
 
-            var traffic = new GuestTraffic(guest, _ns, HostIp, GuestIp, () => Log);
+            var traffic = new GuestTraffic(guest, _bench.Ns, _bench.HostIp, _bench.GuestIp, () => Log);
             traffic.PingBothWays();
             traffic.GuestToHost(8, seed: 1);
             traffic.HostToGuest(8L << 20, seed: 2);
@@ -91,44 +70,32 @@ public sealed class VhostUserGuestTests : IDisposable
         Assert.Contains(pumps, m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 1000);
         Assert.All(pumps.Where(m => m.Groups[2].Value != "-1"), m => Assert.Equal("0", m.Groups[2].Value));
 
-        using (var guest = new GuestVm(GuestVm.VhostUserNic(Socket), $"vop_ip={GuestIp}/24", Path.Combine(_dir, "guest2.log")))
+        using (var guest = new GuestVm(GuestVm.VhostUserNic(Socket), $"vop_ip={_bench.GuestIp}/24", Path.Combine(_bench.Dir, "guest2.log")))
         {
             guest.WaitBoot(TimeSpan.FromSeconds(90));
             Assert.True(Run.WaitUntil(() => HasCarrier(), TimeSpan.FromSeconds(30)), "no carrier with the restarted QEMU\n" + Log);
-            var traffic = new GuestTraffic(guest, _ns, HostIp, GuestIp, () => Log);
+            var traffic = new GuestTraffic(guest, _bench.Ns, _bench.HostIp, _bench.GuestIp, () => Log);
             traffic.PingBothWays();
             traffic.HostToGuest(4L << 20, seed: 4);
 
             // Metrics from the vhost-user queues: the guest's receive queue carried the host-to-guest bytes.
-            (int sc, string scrape, string se) = Run.In(_ns, Run.Vop("_http-get", "http://127.0.0.1:9477/metrics"));
+            (int sc, string scrape, string se) = Run.In(_bench.Ns, Run.Vop("_http-get", "http://127.0.0.1:9477/metrics"));
             Assert.True(sc == 0, scrape + se);
             string line = scrape.Split('\n').First(l => l.StartsWith("vop_transmit_bytes_total{link=\"vm0\",device=\"net0\",queue=\"rx0\"}", StringComparison.Ordinal));
             Assert.True(double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= 12 << 20, line);
             Assert.Contains("vop_link_up{link=\"vm0\",role=\"device\"} 1", scrape, StringComparison.Ordinal);
         }
 
-        Assert.False(_vop.HasExited, "vop exited\n" + Log);
-        Assert.Equal(vopPid, _vop.Id);
+        Assert.False(vop.HasExited, "vop exited\n" + Log);
+        Assert.Equal(vopPid, vop.Id);
         Assert.DoesNotContain("refused", Log, StringComparison.Ordinal);
     }
 
     private bool HasCarrier()
     {
-        (int code, string output, _) = Run.In(_ns, "ip", "link", "show", "vu0");
+        (int code, string output, _) = Run.In(_bench.Ns, "ip", "link", "show", "vu0");
         return code == 0 && output.Contains("LOWER_UP", StringComparison.Ordinal) && !output.Contains("NO-CARRIER", StringComparison.Ordinal);
     }
 
-    public void Dispose()
-    {
-        LinkPair.Kill(_vop, 15);
-        _vop?.Dispose();
-        Run.In(null, "ip", "netns", "del", _ns);
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _bench.Dispose();
 }
