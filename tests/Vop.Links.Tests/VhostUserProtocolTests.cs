@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Vop.Links.Devices;
 using Vop.Links.Doorbells;
+using Vop.Links.Interop;
 using Vop.Links.Rings;
 using Vop.Links.Tests.Infrastructure;
 using Vop.Links.VhostUser;
@@ -228,6 +229,25 @@ public sealed unsafe class VhostUserProtocolTests : IDisposable
         }
 
         return true;
+    }
+
+    [Fact]
+    public void InConnectModeVopFindsTheFrontEndsSocketAndReconnects()
+    {
+        string path = _paths.File("qemu-server.sock");
+        var device = new RecordingDevice();
+        using var link = new VhostUserLink("vm2", path, listen: false, device, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        link.Start(); // nobody listens yet: vop retries
+        using SafeFd listener = UnixSocket.Listen(path);
+        for (int round = 1; round <= 2; round++)
+        {
+            Assert.True(UnixSocket.WaitReadable(listener, 5000), $"vop did not connect (round {round})");
+            using var fe = new VhostUserFrontEnd(UnixSocket.Accept(listener)!);
+            Assert.NotEqual(0UL, fe.Get(VhostUserRequest.GetFeatures) & VhostUserProtocol.ProtocolFeaturesBit);
+            Assert.True(Until(() => link.Connected && link.Connections == round, TimeSpan.FromSeconds(5)));
+        }
+
+        Assert.True(Until(() => link.Departures >= 1, TimeSpan.FromSeconds(5)));
     }
 
     [Fact]

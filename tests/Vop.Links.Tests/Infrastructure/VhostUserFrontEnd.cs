@@ -10,8 +10,14 @@ public sealed class VhostUserFrontEnd : IDisposable
     private readonly SafeFd _socket;
 
     public VhostUserFrontEnd(string path)
+        : this(UnixSocket.TryConnect(path) ?? throw new IOException($"nobody listens on {path}"))
     {
-        _socket = UnixSocket.TryConnect(path) ?? throw new IOException($"nobody listens on {path}");
+    }
+
+    /// <summary>A front-end on a connection it accepted (QEMU's chardev with server=on; vop connects).</summary>
+    public VhostUserFrontEnd(SafeFd connected)
+    {
+        _socket = connected;
     }
 
     /// <summary>Sends a message; with <paramref name="needReply"/> returns the REPLY_ACK status (0 = success).</summary>
