@@ -68,6 +68,14 @@ public sealed class PciGuestTests : IDisposable
         guest.WaitBoot(TimeSpan.FromSeconds(90));
         string GuestLog() => guest.Exec("cat /mnt/run/vop.log", TimeSpan.FromSeconds(10)).Output;
         string sys = $"/sys/bus/pci/devices/{GuestVm.IvshmemBdf}";
+        if (interrupts)
+        {
+            // Before vfio-pci claims it: the guest's peer id from the server, in IVPosition (BAR0 + 8).
+            (int pc, string position) = guest.Exec($"echo 1 > {sys}/enable && devmem $(( $(head -1 {sys}/resource | cut -d' ' -f1) + 8 )) 32", TimeSpan.FromSeconds(10));
+            Assert.True(pc == 0 && position.Contains("0x00000001", StringComparison.Ordinal), "IVPosition: " + position);
+            Assert.Equal(0, guest.Exec($"echo 0 > {sys}/enable", TimeSpan.FromSeconds(10)).Code);
+        }
+
         string enable = interrupts
             ? $"echo vfio-pci > {sys}/driver_override && echo {GuestVm.IvshmemBdf} > /sys/bus/pci/drivers_probe && ls /dev/vfio/$(basename $(readlink {sys}/iommu_group))"
             : $"echo 1 > {sys}/enable";

@@ -22,6 +22,7 @@ internal sealed class VhostUserSession : IDisposable
     private readonly byte[] _reply = new byte[VhostUserProtocol.HeaderSize + 16];
     private readonly List<SafeFd> _fds = [];
     private GuestMemory? _memory;
+    private DeviceQueue[]? _queues;   // the running device's queues, to read back where each ring stands
     private ulong _features;
     private ulong _protocolFeatures;
     private bool _running;
@@ -338,8 +339,6 @@ internal sealed class VhostUserSession : IDisposable
         _queues = queues;
         _running = true;
     }
-
-    private DeviceQueue[]? _queues;
 
     /// <summary>Stops the device if running and keeps where each ring stands. True when it was running.</summary>
     public bool StopDevice()

@@ -20,8 +20,12 @@ chmod 755 "$WORK"
 cd "$WORK"
 
 # The kernel the linux-image-amd64 metapackage points at today (security updates move the ABI number).
-KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9.-]*-amd64\)$/\1/p' | head -1)
-[[ -n $KPKG ]] || { echo "build-guest: no linux-image-*-amd64 candidate (apt-get update?)" >&2; exit 1; }
+kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9.-]*-amd64\)$/\1/p' | head -1; }
+KPKG=$(kernel_package)
+if [[ -z $KPKG && $(id -u) -eq 0 ]]; then
+    apt-get update -qq && KPKG=$(kernel_package)
+fi
+[[ -n $KPKG ]] || { echo "build-guest: no linux-image-*-amd64 candidate (run apt-get update)" >&2; exit 1; }
 apt-get download -q -o APT::Sandbox::User=root "$KPKG" busybox-static >/dev/null
 dpkg-deb -x linux-image-*.deb k
 dpkg-deb -x busybox-static_*.deb bb
