@@ -67,6 +67,22 @@ print(out.decode(errors="replace"))
 PY
 }
 
+# traffic NAME -> TCP both ways (32 MiB) and RTT p50 between the TAP in $ID-v (10.183.0.1) and the guest (.2)
+traffic() {
+    guest "nc -l -p 5202 > /dev/null & sleep 0.3" 10 >/dev/null
+    local to; to=$(ip netns exec $ID-v dotnet $DLL _tcp-source --connect 10.183.0.2:5202 --bytes 33554432 | sed -n 's/^gbps=//p')
+    ip netns exec $ID-v dotnet $DLL _tcp-sink --port 5201 >"$DIR/sink" 2>&1 & local k=$!
+    sleep 1
+    guest "dd if=/dev/zero of=/tmp/f bs=64k count=512 2>/dev/null" 60 >/dev/null
+    guest "nc 10.183.0.1 5201 < /tmp/f" 120 >/dev/null
+    wait $k || true
+    local from; from=$(sed -n 's/^gbps=//p' "$DIR/sink")
+    local p50; p50=$(ip netns exec $ID-v ping -c 100 -i 0.01 10.183.0.2 | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -g | awk '{a[NR]=$1} END {printf "%.0f", a[int(NR*0.5)]*1000}')
+    echo "${1}_tcp_host_to_guest_mbps=$(python3 -c "print(round(float('${to:-0}')*1000, 1))")"
+    echo "${1}_tcp_guest_to_host_mbps=$(python3 -c "print(round(float('${from:-0}')*1000, 1))")"
+    echo "${1}_rtt_p50_us=$p50"
+}
+
 # run_vm vhost-user|qemu-tap -> TCP both ways (32 MiB) and RTT between the guest and a TAP in a namespace
 run_vm() {
     local mode=$1 net
@@ -91,21 +107,56 @@ JSON
     for i in $(seq 300); do ip -n $ID-v link show vlv 2>/dev/null | grep -q LOWER_UP && break; sleep 0.1; done
     ip -n $ID-v addr add 10.183.0.1/24 dev vlv; ip -n $ID-v link set vlv up
     for i in $(seq 100); do ip netns exec $ID-v ping -c 1 -W 1 10.183.0.2 >/dev/null 2>&1 && break; sleep 0.3; done
-    guest "nc -l -p 5202 > /dev/null & sleep 0.3" 10 >/dev/null
-    local to; to=$(ip netns exec $ID-v dotnet $DLL _tcp-source --connect 10.183.0.2:5202 --bytes 33554432 | sed -n 's/^gbps=//p')
-    ip netns exec $ID-v dotnet $DLL _tcp-sink --port 5201 >"$DIR/sink" 2>&1 & local k=$!
-    sleep 1
-    guest "dd if=/dev/zero of=/tmp/f bs=64k count=512 2>/dev/null" 60 >/dev/null
-    guest "nc 10.183.0.1 5201 < /tmp/f" 120 >/dev/null
-    wait $k || true
-    local from; from=$(sed -n 's/^gbps=//p' "$DIR/sink")
-    local p50; p50=$(ip netns exec $ID-v ping -c 100 -i 0.01 10.183.0.2 | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -g | awk '{a[NR]=$1} END {printf "%.0f", a[int(NR*0.5)]*1000}')
-    local key=${mode//-/_}
-    echo "vm_${key}_tcp_host_to_guest_mbps=$(python3 -c "print(round(float('${to:-0}')*1000, 1))")"
-    echo "vm_${key}_tcp_guest_to_host_mbps=$(python3 -c "print(round(float('${from:-0}')*1000, 1))")"
-    echo "vm_${key}_rtt_p50_us=$p50"
+    traffic "vm_${mode//-/_}"
     kill $q; wait $q 2>/dev/null || true
     [[ $mode == vhost-user ]] && { kill "${PIDS[-2]}"; wait "${PIDS[-2]}" 2>/dev/null || true; }
+    ip netns del $ID-v
+}
+
+# run_card_vm poll|ivshmem -> vop itself inside the guest (from the host's root over 9p) on the ivshmem BAR:
+# polled over ivshmem-plain against a host pci link, or BAR0 doorbells + MSI-X (VFIO) against the host's
+# loopback link. Same traffic as run_vm, between the host's TAP and the guest vop's TAP.
+run_card_vm() {
+    local mode=$1 bar machine=() host card
+    ip netns add $ID-v; ip -n $ID-v link set lo up
+    card="\"kind\": \"pci\", \"role\": \"driver\", \"path\": \"/sys/bus/pci/devices/0000:00:05.0/resource2\", \"windowSize\": \"64M\", \"doorbell\": \"$mode\""
+    if [[ $mode == poll ]]; then
+        truncate -s 64M /dev/shm/$ID-window
+        host="\"kind\": \"pci\", \"path\": \"/dev/shm/$ID-window\""
+        bar=(-object "memory-backend-file,id=ivm,size=64M,share=on,mem-path=/dev/shm/$ID-window" -device ivshmem-plain,memdev=ivm,addr=0x5)
+    else
+        host="\"kind\": \"loopback\", \"socket\": \"$DIR/ivshmem.sock\""
+        bar=(-chardev "socket,id=ivs,path=$DIR/ivshmem.sock" -device ivshmem-doorbell,chardev=ivs,vectors=16,addr=0x5)
+        machine=(-machine q35 -device intel-iommu,intremap=on)
+    fi
+    cat >"$DIR/hostvm.json" <<JSON
+{ "metrics": { "listen": "off" }, "links": [ { "name": "card0", $host, "role": "device", "windowSize": "64M", "runDir": "$DIR/run",
+  "devices": [ { "type": "net", "tap": "vlv", "mac": "52:54:00:be:00:04" } ] } ] }
+JSON
+    cat >"$DIR/cardvm.json" <<JSON
+{ "metrics": { "listen": "off" }, "links": [ { "name": "host", $card, "runDir": "/run/vop", "devices": [ { "type": "net", "tap": "vlg" } ] } ] }
+JSON
+    ip netns exec $ID-v dotnet $DLL run --config "$DIR/hostvm.json" >"$DIR/hostvm-$mode.log" 2>&1 & local h=$!; PIDS+=($h)
+    sleep 2
+    rm -f "$DIR/serial.sock"
+    qemu-system-x86_64 -accel tcg -cpu max -m 256 -display none -monitor none -no-reboot -nic none "${machine[@]}" \
+        -kernel "$GUEST/vmlinux" -initrd "$GUEST/initrd.gz" -append "console=ttyS0 quiet panic=-1 $([[ $mode == ivshmem ]] && echo intel_iommu=on)" \
+        -object memory-backend-memfd,id=mem,size=256M,share=on -machine memory-backend=mem "${bar[@]}" \
+        -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+        -chardev "socket,id=s0,path=$DIR/serial.sock,server=on,wait=off" -serial chardev:s0 >"$DIR/qemu-card-$mode.log" 2>&1 & local q=$!; PIDS+=($q)
+    for i in $(seq 100); do [[ -S $DIR/serial.sock ]] && break; sleep 0.1; done
+    sleep 6
+    local sys=/sys/bus/pci/devices/0000:00:05.0
+    if [[ $mode == poll ]]; then guest "echo 1 > $sys/enable" 10 >/dev/null
+    else guest "echo vfio-pci > $sys/driver_override; echo 0000:00:05.0 > /sys/bus/pci/drivers_probe" 10 >/dev/null; fi
+    guest "chroot /mnt /usr/bin/env -i PATH=/usr/bin:/bin HOME=/run/home TMPDIR=/run/tmp DOTNET_CLI_HOME=/run/home DOTNET_NOLOGO=1 $(readlink -f "$(command -v dotnet)") $PWD/$DLL run --config $DIR/cardvm.json > /mnt/run/vop.log 2>&1 & true" 10 >/dev/null
+    for i in $(seq 60); do guest "cat /sys/class/net/vlg/carrier 2>/dev/null" 5 | grep -q '^1' && break; sleep 1; done
+    guest "ip addr add 10.183.0.2/24 dev vlg" 10 >/dev/null
+    ip -n $ID-v addr add 10.183.0.1/24 dev vlv
+    for i in $(seq 100); do ip netns exec $ID-v ping -c 1 -W 1 10.183.0.2 >/dev/null 2>&1 && break; sleep 0.3; done
+    traffic "card_vm_$mode"
+    kill $q; wait $q 2>/dev/null || true
+    kill $h; wait $h 2>/dev/null || true
     ip netns del $ID-v
 }
 
@@ -115,4 +166,6 @@ GUEST=${VOP_GUEST_DIR:-/var/cache/vop-guest}
 bash tests/tools/guest/build-guest.sh "$GUEST"
 run_vm qemu-tap
 run_vm vhost-user
+run_card_vm poll
+run_card_vm ivshmem
 echo "cpus=$(nproc)"
