@@ -38,8 +38,16 @@ public sealed class GuestBench : IDisposable
 
     public string Log => File.Exists(Path.Combine(Dir, "vop.log")) ? File.ReadAllText(Path.Combine(Dir, "vop.log")) : "(no log)";
 
-    /// <summary>Starts the host's vop in the namespace with <paramref name="config"/>; output goes to vop.log.</summary>
-    public Process StartVop(string config) => Vop = Run.Background(Ns, Path.Combine(Dir, "vop.log"), Run.Vop("run", "--config", config));
+    /// <summary>Starts the host's vop in the namespace with <paramref name="config"/> (after the previous one ended); output goes to vop.log.</summary>
+    public Process StartVop(string config)
+    {
+        if (Vop is { HasExited: true })
+        {
+            Vop.Dispose();
+        }
+
+        return Vop = Run.Background(Ns, Path.Combine(Dir, "vop.log"), Run.Vop("run", "--config", config));
+    }
 
     public void Dispose()
     {

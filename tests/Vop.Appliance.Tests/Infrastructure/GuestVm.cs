@@ -56,10 +56,10 @@ public sealed partial class GuestVm : IDisposable
     /// <summary>
     /// A virtio-net-pci NIC served by the vhost-user back-end at <paramref name="socket"/>. vectors=0 (INTx):
     /// QEMU 7.2 under TCG crashes in msix_set_vector_notifiers once a vhost-user NIC's driver starts with
-    /// MSI-X (reference/peers-and-lab.md, 4b).
+    /// MSI-X (reference/peers-and-lab.md, 4b). reconnect=1: QEMU comes back to a restarted back-end by itself.
     /// </summary>
     public static string[] VhostUserNic(string socket) =>
-        ["-chardev", $"socket,id=vh,path={socket}", "-netdev", "vhost-user,id=n0,chardev=vh", "-device", "virtio-net-pci,netdev=n0,vectors=0"];
+        ["-chardev", $"socket,id=vh,path={socket},reconnect=1", "-netdev", "vhost-user,id=n0,chardev=vh", "-device", "virtio-net-pci,netdev=n0,vectors=0"];
 
     /// <summary>An ivshmem-plain BAR2 backed by <paramref name="file"/> at PCI slot 5 (guest BDF 0000:00:05.0).</summary>
     public static string[] IvshmemPlain(string file, string size) =>
