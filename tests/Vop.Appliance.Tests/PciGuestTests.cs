@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
 using System.Text.Json;
 using Vop.Appliance.Tests.Infrastructure;
 
@@ -23,6 +25,8 @@ public sealed class PciGuestTests : IDisposable
 
     private string HostLog => _bench.Log;
 
+    private string RunDir => Path.Combine(_bench.Dir, "run");
+
     [Theory]
     [InlineData(false, false)]
     [InlineData(true, false)]
@@ -32,6 +36,8 @@ public sealed class PciGuestTests : IDisposable
         object Net(string tap, bool device) => device
             ? new { type = "net", name = "net0", tap, mac = "52:54:00:0e:2e:0a" }
             : new { type = "net", name = "net0", tap };
+        object hostConsole = new { type = "console", name = "console0", end = "host", runDir = RunDir, ports = new[] { new { name = "console" } } };
+        object cardConsole = new { type = "console", name = "console0", end = "card", ports = new[] { new { name = "console", command = new[] { "/bin/sh" } } } };
         string hostConfig = Path.Combine(_bench.Dir, "host.json");
         string cardConfig = Path.Combine(_bench.Dir, "card.json");
         File.WriteAllText(hostConfig, JsonSerializer.Serialize(new
@@ -40,14 +46,14 @@ public sealed class PciGuestTests : IDisposable
             links = new object[]
             {
                 interrupts
-                    ? new { name = "card0", kind = "loopback", role = "device", end = "host", socket = Socket, windowSize = "64M", runDir = Path.Combine(_bench.Dir, "run"), devices = new[] { Net("vh0", true) } }
-                    : new { name = "card0", kind = "pci", role = guestIsDevice ? "driver" : "device", end = "host", path = Window, windowSize = "64M", runDir = Path.Combine(_bench.Dir, "run"), devices = new[] { Net("vh0", !guestIsDevice) } },
+                    ? new { name = "card0", kind = "loopback", role = "device", end = "host", socket = Socket, windowSize = "64M", runDir = RunDir, devices = new[] { Net("vh0", true), hostConsole } }
+                    : new { name = "card0", kind = "pci", role = guestIsDevice ? "driver" : "device", end = "host", path = Window, windowSize = "64M", runDir = RunDir, devices = new[] { Net("vh0", !guestIsDevice), hostConsole } },
             },
         }));
         File.WriteAllText(cardConfig, JsonSerializer.Serialize(new
         {
             metrics = new { listen = "off" },
-            links = new[] { new { name = "host", kind = "pci", role = guestIsDevice ? "device" : "driver", end = "card", path = $"/sys/bus/pci/devices/{GuestVm.IvshmemBdf}/resource2", windowSize = "64M", doorbell = interrupts ? "ivshmem" : "poll", runDir = "/run/vop", devices = new[] { Net("vc0", guestIsDevice) } } },
+            links = new[] { new { name = "host", kind = "pci", role = guestIsDevice ? "device" : "driver", end = "card", path = $"/sys/bus/pci/devices/{GuestVm.IvshmemBdf}/resource2", windowSize = "64M", doorbell = interrupts ? "ivshmem" : "poll", runDir = "/run/vop", devices = new[] { Net("vc0", guestIsDevice), cardConsole } } },
         }));
 
         // The file behind the BAR exists before QEMU maps it; the host's vop maps the same file.
@@ -100,6 +106,40 @@ public sealed class PciGuestTests : IDisposable
         traffic.GuestToHost(4, seed: 11);
         traffic.HostToGuest(4L << 20, seed: 12);
         Assert.False(vop.HasExited, HostLog);
+
+        // The guest's login console (a shell on a PTY in the guest) over the same link, from the host's port socket.
+        using (var console = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            console.Connect(new UnixDomainSocketEndPoint(Path.Combine(RunDir, "card0", "console.sock")));
+            console.ReceiveTimeout = 1000;
+            var seen = new StringBuilder();
+            bool answered = Run.WaitUntil(
+                () =>
+                {
+                    console.Send(Encoding.ASCII.GetBytes("echo vm-console-$((6*7))\r"));
+                    var buffer = new byte[4096];
+                    try
+                    {
+                        int n;
+                        while ((n = console.Receive(buffer)) > 0)
+                        {
+                            seen.Append(Encoding.ASCII.GetString(buffer, 0, n));
+                            if (seen.ToString().Contains("vm-console-42", StringComparison.Ordinal))
+                            {
+                                return true;
+                            }
+                        }
+                    }
+                    catch (SocketException)
+                    {
+                    }
+
+                    return false;
+                },
+                TimeSpan.FromSeconds(60));
+            Assert.True(answered, $"no answer from the guest's console: {seen}\n--- host vop\n{HostLog}\n--- guest vop\n{GuestLog()}");
+        }
+
         if (interrupts)
         {
             // The host's doorbells arrived as MSI-X interrupts through VFIO (a polled end would show none).
