@@ -52,6 +52,8 @@ public sealed class DeployTests
     [Theory]
     [InlineData("host.json")]
     [InlineData("card.json")]
+    [InlineData("vm-vhost-user.json")]
+    [InlineData("guest-ivshmem.json")]
     public void ExampleConfigsAreValid(string name)
     {
         (int code, string output, string err) = Run.In(null, Run.Vop("check-config", Path.Combine(Deploy, "examples", name)));
