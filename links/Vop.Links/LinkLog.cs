@@ -38,6 +38,9 @@ internal static partial class LinkLog
     [LoggerMessage(EventId = 133, Level = LogLevel.Information, Message = "link {Link}: driver side left; window laid out afresh")]
     public static partial void DriverSideLeft(ILogger logger, string link);
 
+    [LoggerMessage(EventId = 134, Level = LogLevel.Warning, Message = "link {Link}: driver side's heartbeat stood still for {Ms} ms; taking it as gone")]
+    public static partial void DriverSideSilent(ILogger logger, string link, long ms);
+
     [LoggerMessage(EventId = 140, Level = LogLevel.Information, Message = "link {Link}: attached to device side (epoch {Epoch:x8})")]
     public static partial void Attached(ILogger logger, string link, uint epoch);
 

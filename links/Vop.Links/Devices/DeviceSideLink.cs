@@ -17,6 +17,7 @@ namespace Vop.Links.Devices;
 public sealed class DeviceSideLink : IDisposable
 {
     private const int HeartbeatMs = 100;
+    private const long DriverSilenceMs = 3000;
 
     private readonly string _name;
     private readonly ILinkEnd _end;
@@ -36,6 +37,10 @@ public sealed class DeviceSideLink : IDisposable
 
     private readonly bool _pollPresence;
     private bool _attached;
+    private ulong _driverBeat;
+    private long _driverBeatSeen;
+    private bool _driverBeating;
+    private uint _silentEpoch;
 
     // pollPresence: true for links that report no peer departures themselves (pci/ntb); the control
     // loop then watches ILinkEnd.PeerAttached (state block and heartbeat) instead.
@@ -195,6 +200,10 @@ public sealed class DeviceSideLink : IDisposable
 
                     _attached = attached;
                 }
+                else
+                {
+                    WatchDriverHeartbeat();
+                }
 
                 for (int d = 0; d < _devices.Count; d++)
                 {
@@ -282,6 +291,39 @@ public sealed class DeviceSideLink : IDisposable
         {
             _devices[d].Stop();
             _live[d] = false;
+        }
+    }
+
+    /// <summary>
+    /// On links whose presence is a socket (loopback), the peer process can stay while the driver side in it
+    /// dies: a QEMU guest's ivshmem device outlives the vop inside the guest, and a paused VM stops beating.
+    /// A driver side that was Running and whose heartbeat stands still for <see cref="DriverSilenceMs"/>
+    /// counts as gone; that epoch is ignored afterwards, so only a restarted driver side is watched again.
+    /// </summary>
+    private void WatchDriverHeartbeat()
+    {
+        SideSnapshot s = SideStateBlock.Read(_end.Window.Accessor, WindowLayout.DriverSideState);
+        long now = Environment.TickCount64;
+        if (s.State != SideState.Running || s.Epoch == _silentEpoch)
+        {
+            _driverBeating = false;
+            return;
+        }
+
+        if (!_driverBeating || s.Heartbeat != _driverBeat)
+        {
+            _driverBeat = s.Heartbeat;
+            _driverBeatSeen = now;
+            _driverBeating = true;
+            return;
+        }
+
+        if (now - _driverBeatSeen > DriverSilenceMs)
+        {
+            _silentEpoch = s.Epoch;
+            _driverBeating = false;
+            LinkLog.DriverSideSilent(_log, _name, DriverSilenceMs);
+            PeerLeft();
         }
     }
 
