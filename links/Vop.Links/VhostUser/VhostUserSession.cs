@@ -21,6 +21,7 @@ internal sealed class VhostUserSession : IDisposable
     private readonly byte[] _payload = new byte[VhostUserProtocol.MaxPayload];
     private readonly byte[] _reply = new byte[VhostUserProtocol.HeaderSize + 16];
     private readonly List<SafeFd> _fds = [];
+    private readonly List<EventFdDoorbell> _retiredCalls = [];
     private GuestMemory? _memory;
     private DeviceQueue[]? _queues;   // the running device's queues, to read back where each ring stands
     private ulong _features;
@@ -223,18 +224,18 @@ internal sealed class VhostUserSession : IDisposable
                         return "a kick without an fd (polling mode) is not supported";
                     }
 
-                    StopDevice();
                     if (request == VhostUserRequest.SetVringKick)
                     {
+                        StopDevice(); // the pump sleeps on the kick fd: it must not change under it
                         ring.SetKick(fd);
                     }
                     else if (request == VhostUserRequest.SetVringCall)
                     {
-                        ring.SetCall(fd);
+                        ring.SetCall(fd, _retiredCalls); // QEMU re-sends it while running (vector changes): no restart
                     }
                     else
                     {
-                        ring.SetError(fd);
+                        ring.SetError(fd); // only this thread rings it
                     }
 
                     break;
@@ -326,7 +327,7 @@ internal sealed class VhostUserSession : IDisposable
             }
 
             var layout = new SplitRingLayout(r.Size, desc, avail, used);
-            var q = new DeviceQueue(_memory.Accessor, layout, new BufferRegion(0, _memory.Size), eventIdx, r.Call, _device.Stats[i], _memory.Regions);
+            var q = new DeviceQueue(_memory.Accessor, layout, new BufferRegion(0, _memory.Size), eventIdx, r.CallForwarder, _device.Stats[i], _memory.Regions);
 
             // The used index lives in guest memory: after a pump restart within one session it is what we
             // last published; after a guest reset the driver zeroed it.
@@ -350,6 +351,12 @@ internal sealed class VhostUserSession : IDisposable
 
         _device.Stop();
         _running = false;
+        foreach (EventFdDoorbell old in _retiredCalls)
+        {
+            old.Dispose(); // the pump is joined: nobody rings these any more
+        }
+
+        _retiredCalls.Clear();
         for (int i = 0; i < _rings.Length; i++)
         {
             _rings[i].LastAvail = _queues![i].LastAvail;
@@ -467,6 +474,11 @@ internal sealed class VhostUserSession : IDisposable
     public void Dispose()
     {
         StopDevice();
+        foreach (EventFdDoorbell old in _retiredCalls)
+        {
+            old.Dispose();
+        }
+
         foreach (VhostUserVring r in _rings)
         {
             r.Dispose();

@@ -27,11 +27,28 @@ internal sealed class VhostUserVring : IDisposable
 
     public EventFdDoorbell? Call { get; private set; }
 
+    /// <summary>What the queue holds: forwards to <see cref="Call"/>, so the call fd can change under a running pump.</summary>
+    public ForwardingDoorbell CallForwarder { get; } = new();
+
     public EventFdDoorbell? Error { get; private set; }
 
     public void SetKick(SafeFd? fd) => Replace(Kick, Kick = Wrap(fd));
 
-    public void SetCall(SafeFd? fd) => Replace(Call, Call = Wrap(fd));
+    /// <summary>
+    /// A new call fd. The running pump may be inside Ring() on the old one, so the old one is parked in
+    /// <paramref name="retired"/> and closed only once the pump has stopped (closing it now could let the
+    /// fd number be reused and the pump write 8 bytes into some other file).
+    /// </summary>
+    public void SetCall(SafeFd? fd, List<EventFdDoorbell> retired)
+    {
+        if (Call is not null)
+        {
+            retired.Add(Call);
+        }
+
+        Call = Wrap(fd);
+        CallForwarder.Target = Call;
+    }
 
     public void SetError(SafeFd? fd) => Replace(Error, Error = Wrap(fd));
 
@@ -53,7 +70,9 @@ internal sealed class VhostUserVring : IDisposable
     public void Dispose()
     {
         SetKick(null);
-        SetCall(null);
+        CallForwarder.Target = null;
+        Call?.Dispose();
+        Call = null;
         SetError(null);
     }
 }
