@@ -86,7 +86,7 @@ public sealed class ConfigTests : IDisposable
     {
         const string vhost = """
             { "links": [ { "name": "vm0", "kind": "vhost-user", "socket": "/run/vop/vm0.sock",
-                "devices": [ { "type": "net", "name": "net0", "tap": "vop-vm0", "mac": "52:54:00:12:34:57" } ] } ] }
+                "devices": [ { "type": "net", "name": "net0", "tap": "vop-vm0" } ] } ] }
             """;
         LinkConfig l = Assert.Single(ConfigLoader.Parse("vop.json", vhost).Links);
         Assert.Equal("vhost-user", l.Kind);
@@ -101,6 +101,7 @@ public sealed class ConfigTests : IDisposable
         Assert.Contains("links[0].socket: required", Bad("\"socket\": \"/run/vop/vm0.sock\",", string.Empty));
         Assert.Contains("links[0].socket: 'vm0.sock' must be an absolute path", Bad("/run/vop/vm0.sock", "vm0.sock"));
         Assert.Contains("links[0].devices: a vhost-user link serves exactly one net device", Bad("\"type\": \"net\"", "\"type\": \"console\", \"end\": \"host\""));
+        Assert.Contains("links[0].devices[0].mac: the guest's MAC is QEMU's", Bad("\"tap\": \"vop-vm0\"", "\"tap\": \"vop-vm0\", \"mac\": \"52:54:00:12:34:57\""));
         Assert.Contains("links[0].mode: only vhost-user links have a mode", Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", Good.Replace("\"kind\"", "\"mode\": \"listen\", \"kind\"", StringComparison.Ordinal))).Message);
     }
 

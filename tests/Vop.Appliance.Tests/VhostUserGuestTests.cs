@@ -31,7 +31,7 @@ public sealed class VhostUserGuestTests : IDisposable
                 new
                 {
                     name = "vm0", kind = "vhost-user", socket = Socket, runDir = Path.Combine(_bench.Dir, "run"),
-                    devices = new[] { new { type = "net", name = "net0", tap = "vu0", mac = "52:54:00:0e:2e:09" } },
+                    devices = new[] { new { type = "net", name = "net0", tap = "vu0" } },
                 },
             },
         }));

@@ -90,7 +90,7 @@ run_vm() {
     if [[ $mode == vhost-user ]]; then
         cat >"$DIR/vm.json" <<JSON
 { "metrics": { "listen": "off" }, "links": [ { "name": "vm0", "kind": "vhost-user", "socket": "$DIR/vhost.sock", "runDir": "$DIR/run",
-  "devices": [ { "type": "net", "tap": "vlv", "mac": "52:54:00:be:00:03" } ] } ] }
+  "devices": [ { "type": "net", "tap": "vlv" } ] } ] }
 JSON
         ip netns exec $ID-v dotnet $DLL run --config "$DIR/vm.json" >"$DIR/vm.log" 2>&1 & PIDS+=($!)
         for i in $(seq 100); do [[ -S $DIR/vhost.sock ]] && break; sleep 0.1; done

@@ -159,6 +159,11 @@ public static partial class ConfigLoader
             throw new ConfigException($"{path}: {at}.devices: a vhost-user link serves exactly one net device");
         }
 
+        if (l.Devices[0].Mac is not null)
+        {
+            throw new ConfigException($"{path}: {at}.devices[0].mac: the guest's MAC is QEMU's (-device virtio-net-pci,mac=...); a vhost-user device has none");
+        }
+
         var device = (NetConfigEntry)ValidateDevice(path, at + ".devices[0]", l.Devices[0], LinkRole.Device);
         string runDir = l.RunDir ?? "/run/vop";
         if (!runDir.StartsWith('/'))
