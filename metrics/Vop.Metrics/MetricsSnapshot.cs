@@ -9,6 +9,9 @@ public sealed record LinkSeries(string Link, string Role, bool Up, long Resets)
     /// <summary>The peer's current epoch (changes on every peer start); 0 while no peer is seen.</summary>
     public uint PeerEpoch { get; init; }
 
+    /// <summary>Link kind (loopback, pci, ntb, vhost-user), for status output; not a metric label.</summary>
+    public string Kind { get; init; } = string.Empty;
+
     /// <summary>Resets by bounded reason (driver_reset, link_down, broken, …).</summary>
     public IReadOnlyDictionary<string, long> ResetsByReason { get; init; } = new Dictionary<string, long>();
 }

@@ -84,6 +84,9 @@ public sealed class VhostUserGuestTests : IDisposable
             string line = scrape.Split('\n').First(l => l.StartsWith("vop_transmit_bytes_total{link=\"vm0\",device=\"net0\",queue=\"rx0\"}", StringComparison.Ordinal));
             Assert.True(double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= 12 << 20, line);
             Assert.Contains("vop_link_up{link=\"vm0\",role=\"device\"} 1", scrape, StringComparison.Ordinal);
+            (int tc, string status, string te) = Run.In(_bench.Ns, Run.Vop("status", "--url", "http://127.0.0.1:9477"));
+            Assert.True(tc == 0, status + te);
+            Assert.Contains("link vm0 (vhost-user): device side, UP", status, StringComparison.Ordinal);
             Assert.False(vop.HasExited, "vop exited\n" + Log);
             Assert.Equal(vopPid, vop.Id);
             Assert.DoesNotContain("refused", Log, StringComparison.Ordinal);

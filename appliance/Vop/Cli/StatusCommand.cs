@@ -62,7 +62,8 @@ public static class StatusCommand
         CultureInfo c = CultureInfo.InvariantCulture;
         foreach (StatusDocument.Link l in s.Links)
         {
-            b.Append(c, $"link {l.Name}: {l.Role} side, {(l.Up ? "UP" : "DOWN (peer gone or not negotiated)")}, resets {l.Resets}\n");
+            string kind = l.Kind is null ? string.Empty : $" ({l.Kind})";
+            b.Append(c, $"link {l.Name}{kind}: {l.Role} side, {(l.Up ? "UP" : "DOWN (peer gone or not negotiated)")}, resets {l.Resets}\n");
             foreach (StatusDocument.Device d in l.Devices)
             {
                 b.Append(c, $"    device {d.Name} ({d.Type}): {(d.Live ? "live" : "down")}, status 0x{d.Status:x}, features {d.Features}\n");

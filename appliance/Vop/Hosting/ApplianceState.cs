@@ -83,7 +83,7 @@ public sealed class ApplianceState
                 }
             }
 
-            var series = new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), anyLive, resets);
+            var series = new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), anyLive, resets) { Kind = c.Kind };
             if (service.DeviceSide is { } side)
             {
                 series = series with

@@ -14,7 +14,10 @@ public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    public sealed record Link(string Name, string Role, bool Up, long Resets, IReadOnlyList<Device> Devices);
+    public sealed record Link(string Name, string Role, bool Up, long Resets, IReadOnlyList<Device> Devices)
+    {
+        public string? Kind { get; init; }
+    }
 
     public sealed record Device(string Name, string Type, bool Live, uint Status, string Features, IReadOnlyList<Queue> Queues);
 
@@ -53,5 +56,5 @@ public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
                 q.Stats.NotificationsSuppressed,
                 q.Stats.DoorbellsReceived,
                 ApplianceState.DropReasons.Select((r, i) => (r, v: q.Stats.Drops[i])).Where(x => x.v != 0).ToDictionary(x => x.r, x => x.v),
-                ApplianceState.ErrorKinds.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]))]))]);
+                ApplianceState.ErrorKinds.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]))]) { Kind = l.Kind.Length > 0 ? l.Kind : null })]);
 }
