@@ -48,6 +48,9 @@ public sealed class VhostUserGuestTests : IDisposable
             Assert.True(dc == 0 && driver.Contains("virtio_net", StringComparison.Ordinal), driver);
             Assert.True(Run.WaitUntil(() => HasCarrier(), TimeSpan.FromSeconds(30)), "no carrier on vu0\n" + Log);
 
+            // The guest's driver took mergeable receive buffers: frames span page-sized buffers (num_buffers).
+            Assert.Contains("mrg_rxbuf", Log, StringComparison.Ordinal);
+
             var traffic = new GuestTraffic(guest, _bench.Ns, _bench.HostIp, _bench.GuestIp, () => Log);
             traffic.PingBothWays();
             traffic.GuestToHost(8, seed: 1);

@@ -29,6 +29,7 @@ internal sealed unsafe class NetDevicePump : NetPump
     private readonly bool _ecnFromDriver;
     private readonly ulong _maxFromDriver;
     private readonly Capture.CaptureRing _capture;
+    private readonly MergeableReceiver? _mergeable;
 
     public NetDevicePump(NetDeviceOptions options, TapDevice tap, DeviceQueueSet set, Capture.CaptureRing capture)
         : base(options.Tap, tap, set.Kicks[0], set.Kicks[1], set.Queues[0].Stats, set.Queues[1].Stats)
@@ -44,6 +45,12 @@ internal sealed unsafe class NetDevicePump : NetPump
         _ecnFromDriver = (f & NetFeatures.HostEcn) != 0;
         bool gso = _tso4FromDriver || _tso6FromDriver;
         _maxFromDriver = (ulong)VirtioNetHeader.Size + (ulong)(gso ? FrameSizes.MaxGsoFrame : options.Mtu + 18);
+        if ((f & NetFeatures.MrgRxbuf) != 0)
+        {
+            bool gsoToDriver = (f & (NetFeatures.GuestTso4 | NetFeatures.GuestTso6)) != 0;
+            ulong need = (ulong)VirtioNetHeader.Size + (ulong)(gsoToDriver ? FrameSizes.MaxGsoFrame : options.Mtu + 18);
+            _mergeable = new MergeableReceiver(_rx, tap, capture, need);
+        }
     }
 
     public override RingErrorKind Fault => _rx.Fault != RingErrorKind.None ? _rx.Fault : _tx.Fault;
@@ -68,7 +75,12 @@ internal sealed unsafe class NetDevicePump : NetPump
             long readSince = Stopwatch.GetTimestamp();
 
             // TAP → driver.
-            for (int i = 0; i < Budget; i++)
+            if (_mergeable is not null)
+            {
+                moved = _mergeable.Receive(w, iov, Budget, out starved, out tapEmpty);
+            }
+
+            for (int i = 0; i < Budget && _mergeable is null; i++)
             {
                 if (!haveRx)
                 {
@@ -188,6 +200,7 @@ internal sealed unsafe class NetDevicePump : NetPump
             Sleep(epoll, wantTap: !starved, tapEmpty);
         }
 
+        _mergeable?.Release();
         if (haveRx)
         {
             // Stopping with a receive buffer in hand: give it back unused, so the driver is not short of it

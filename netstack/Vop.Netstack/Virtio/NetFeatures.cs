@@ -27,10 +27,11 @@ public static class NetFeatures
         HostTso4 | HostTso6 | HostEcn | Status | VirtioFeatures.Version1 | VirtioFeatures.EventIdx;
 
     /// <summary>
-    /// What a vhost-user back-end offers: the datapath bits only. QEMU keeps the config space (MAC, MTU,
-    /// link status) and the control queue itself and masks anything else.
+    /// What a vhost-user back-end offers: the datapath bits only, plus mergeable receive buffers (a Linux
+    /// guest then posts page-sized buffers instead of 17-page "big packet" chains). QEMU keeps the config
+    /// space (MAC, MTU, link status) and the control queue itself and masks anything else.
     /// </summary>
-    public const ulong OfferedToVhostUser = Offered & ~(Mtu | Mac | Status);
+    public const ulong OfferedToVhostUser = (Offered & ~(Mtu | Mac | Status)) | MrgRxbuf;
 
     /// <summary>
     /// TAP offloads for the end that forwards frames *to the driver* (device side): the kernel may hand
