@@ -1,5 +1,4 @@
 using Tmds.Linux;
-using Vop.Links.Interop;
 using Vop.Links.Rings;
 using Vop.Links.Windows;
 using Vop.Netstack.Capture;
@@ -84,8 +83,8 @@ internal sealed unsafe class MergeableReceiver
 
             int count = _firstSegment[_held];
             ChainBytes.ToIovec(w, _segments.AsSpan(0, count), iov);
-            nint n = _tap.Read(iov, count);
-            if (n == -Errno.EAGAIN || n == 0)
+            nint n = TapReceive.Frame(_tap, iov, count, _rx.Stats);
+            if (n == 0)
             {
                 tapEmpty = true;
                 break;
@@ -93,7 +92,6 @@ internal sealed unsafe class MergeableReceiver
 
             if (n < 0)
             {
-                _rx.Stats.Drops[(int)NetDropReason.Oversize]++;
                 continue;
             }
 

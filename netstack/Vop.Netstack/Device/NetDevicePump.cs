@@ -101,8 +101,8 @@ internal sealed unsafe class NetDevicePump : NetPump
                     haveRx = true;
                 }
 
-                nint n = Tap.Read(iov, rxIov);
-                if (n == -Errno.EAGAIN || n == 0)
+                nint n = TapReceive.Frame(Tap, iov, rxIov, _rx.Stats);
+                if (n == 0)
                 {
                     tapEmpty = true;
                     break;
@@ -110,9 +110,7 @@ internal sealed unsafe class NetDevicePump : NetPump
 
                 if (n < 0)
                 {
-                    // EFAULT-like errors: the frame did not fit the posted buffer; the kernel dropped it.
-                    _rx.Stats.Drops[(int)NetDropReason.Oversize]++;
-                    continue;
+                    continue; // the frame did not fit the posted buffer; the kernel dropped it (counted)
                 }
 
                 ReadOnlySpan<BufferSegment> segs = rxSegs[..rxChain.SegmentCount];
