@@ -6,52 +6,36 @@ using Vop.Metrics;
 
 namespace Vop.Appliance.VirtioConsole;
 
-/// <summary>virtio-console (device type 3) on the device side: the device names the ports.</summary>
-public sealed class ConsoleDeviceBackend : IDeviceBackend, IDisposable
+/// <summary>
+/// What both roles' virtio-console backends share: the port set (whose changes wake the pump), the work
+/// doorbell, and a pump per session that stop joins.
+/// </summary>
+public abstract class ConsoleBackend : IDisposable
 {
-    public const ushort QueueDepth = 64;
-    public const ulong Features = ConsoleProtocol.FeatureMultiport | ConsoleProtocol.FeatureSize | VirtioFeatures.Version1 | VirtioFeatures.EventIdx;
+    private ConsolePumpBase? _pump;
 
-    private readonly IReadOnlyList<string> _portNames;
-    private readonly PortSet _ports;
-    private readonly EventFdDoorbell _work = new();
-    private ConsoleDevicePump? _pump;
-
-    public ConsoleDeviceBackend(string name, IReadOnlyList<string> portNames, PortSet ports)
+    private protected ConsoleBackend(string name, PortSet ports)
     {
         Name = name;
-        _portNames = portNames;
-        _ports = ports;
-        _ports.Changed = _work.Ring;
-        foreach (string p in portNames)
-        {
-            _ports.Get(p); // host sockets exist from the start, at stable paths
-        }
-
-        Stats = [.. Enumerable.Range(0, ConsoleProtocol.QueueCount(portNames.Count)).Select(q => new QueueStats($"q{q}"))];
+        Ports = ports;
+        Ports.Changed = Work.Ring;
     }
 
     public string Name { get; }
 
     public DeviceType Type => DeviceType.Console;
 
-    public ulong OfferedFeatures => Features;
-
-    public byte[] Config => ConsoleProtocol.Config(_portNames.Count);
-
-    public IReadOnlyList<ushort> QueueSizes => [.. Enumerable.Repeat(QueueDepth, ConsoleProtocol.QueueCount(_portNames.Count))];
-
-    public IReadOnlyList<QueueStats> Stats { get; }
+    public PortSet Ports { get; }
 
     public RingErrorKind Fault => _pump?.Fault ?? RingErrorKind.None;
 
-    public PortSet Ports => _ports;
+    private protected EventFdDoorbell Work { get; } = new();
 
-    public void Start(DeviceSession session)
+    /// <summary>Starts a session's pump; the caller stopped the previous one.</summary>
+    private protected void Run(ConsolePumpBase pump)
     {
-        Stop();
-        _pump = new ConsoleDevicePump(Name, session, _work, [.. _portNames.Select(n => (n, _ports.Get(n)))]);
-        _pump.Start();
+        _pump = pump;
+        pump.Start();
     }
 
     public void Stop()
@@ -63,35 +47,57 @@ public sealed class ConsoleDeviceBackend : IDeviceBackend, IDisposable
     public void Dispose()
     {
         Stop();
-        _ports.Dispose();
-        _work.Dispose();
+        Ports.Dispose();
+        Work.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>virtio-console (device type 3) on the device side: the device names the ports.</summary>
+public sealed class ConsoleDeviceBackend : ConsoleBackend, IDeviceBackend
+{
+    public const ushort QueueDepth = 64;
+    public const ulong Features = ConsoleProtocol.FeatureMultiport | ConsoleProtocol.FeatureSize | VirtioFeatures.Version1 | VirtioFeatures.EventIdx;
+
+    private readonly IReadOnlyList<string> _portNames;
+
+    public ConsoleDeviceBackend(string name, IReadOnlyList<string> portNames, PortSet ports)
+        : base(name, ports)
+    {
+        _portNames = portNames;
+        foreach (string p in portNames)
+        {
+            Ports.Get(p); // host sockets exist from the start, at stable paths
+        }
+
+        Stats = [.. Enumerable.Range(0, ConsoleProtocol.QueueCount(portNames.Count)).Select(q => new QueueStats($"q{q}"))];
+    }
+
+    public ulong OfferedFeatures => Features;
+
+    public byte[] Config => ConsoleProtocol.Config(_portNames.Count);
+
+    public IReadOnlyList<ushort> QueueSizes => [.. Enumerable.Repeat(QueueDepth, ConsoleProtocol.QueueCount(_portNames.Count))];
+
+    public IReadOnlyList<QueueStats> Stats { get; }
+
+    public void Start(DeviceSession session)
+    {
+        Stop();
+        Run(new ConsoleDevicePump(Name, session, Work, [.. _portNames.Select(n => (n, Ports.Get(n)))]));
     }
 }
 
 /// <summary>virtio-console on the driver side: learns the ports and their names from the device.</summary>
-public sealed class ConsoleDriverBackend : IDriverBackend, IDisposable
+public sealed class ConsoleDriverBackend : ConsoleBackend, IDriverBackend
 {
-    private readonly PortSet _ports;
-    private readonly EventFdDoorbell _work = new();
-    private ConsoleDriverPump? _pump;
-
     public ConsoleDriverBackend(string name, PortSet ports)
+        : base(name, ports)
     {
-        Name = name;
-        _ports = ports;
-        _ports.Changed = _work.Ring;
         Stats = [.. Enumerable.Range(0, 16).Select(q => new QueueStats($"q{q}"))];
     }
 
-    public string Name { get; }
-
-    public DeviceType Type => DeviceType.Console;
-
     public IReadOnlyList<QueueStats> Stats { get; }
-
-    public RingErrorKind Fault => _pump?.Fault ?? RingErrorKind.None;
-
-    public PortSet Ports => _ports;
 
     /// <summary>Queues of the device as last negotiated (0 before the first session).</summary>
     public int QueueCount { get; private set; }
@@ -108,21 +114,8 @@ public sealed class ConsoleDriverBackend : IDriverBackend, IDisposable
         }
 
         int ports = Math.Min(ConsoleProtocol.MaxPorts(session.Slot.Config), (queues - 2) / 2);
-        _pump = new ConsoleDriverPump(Name, session, _work, _ports, ports);
+        var pump = new ConsoleDriverPump(Name, session, Work, Ports, ports);
         QueueCount = queues;
-        _pump.Start();
-    }
-
-    public void Stop()
-    {
-        _pump?.Stop();
-        _pump = null;
-    }
-
-    public void Dispose()
-    {
-        Stop();
-        _ports.Dispose();
-        _work.Dispose();
+        Run(pump);
     }
 }

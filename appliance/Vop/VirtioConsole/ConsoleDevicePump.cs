@@ -215,37 +215,9 @@ internal sealed class ConsoleDevicePump : ConsolePumpBase
         }
     }
 
-    protected override bool Arm()
-    {
-        // Ask for kicks only where we wait: driver-to-device queues we can take from, and receive queues
-        // (or the control receive queue) where data waits for a buffer. A full endpoint is retried on
-        // the 100 ms tick.
-        bool more = _q[ConsoleProtocol.ControlTransmitQueue].EnableNotifications();
-        if (ControlOut.Count > 0)
-        {
-            more |= _q[ConsoleProtocol.ControlReceiveQueue].EnableNotifications();
-        }
+    protected override int InboundParity => 1;
 
-        foreach (ConsolePort p in Ports)
-        {
-            if (!p.Ready || p.Endpoint is not { } e)
-            {
-                continue;
-            }
+    protected override bool ArmQueue(int queue) => _q[queue].EnableNotifications();
 
-            if (e.InboundSpace >= ChunkBytes)
-            {
-                more |= Tx(p.Id).EnableNotifications();
-            }
-
-            if (p.PeerOpen && e.Outbound.Count > 0)
-            {
-                more |= Rx(p.Id).EnableNotifications();
-            }
-
-            more |= WantsOpenUpdate(p, e) || (e.RequestedSize != p.SentSize && e.RequestedSize.Cols != 0);
-        }
-
-        return more;
-    }
+    protected override bool Armable(ConsolePort port) => port.Ready;
 }

@@ -270,35 +270,7 @@ internal sealed class ConsoleDriverPump : ConsolePumpBase
         }
     }
 
-    protected override bool Arm()
-    {
-        bool more = _q[ConsoleProtocol.ControlReceiveQueue].EnableInterrupts();
-        if (ControlOut.Count > 0)
-        {
-            more |= _q[ConsoleProtocol.ControlTransmitQueue].EnableInterrupts();
-        }
+    protected override int InboundParity => 0;
 
-        foreach (ConsolePort p in Ports)
-        {
-            if (p.Endpoint is not { } e)
-            {
-                continue;
-            }
-
-            int rxq = ConsoleProtocol.ReceiveQueue(p.Id);
-            if (e.InboundSpace >= ChunkBytes)
-            {
-                more |= _q[rxq].EnableInterrupts();
-            }
-
-            if (p.PeerOpen && e.Outbound.Count > 0)
-            {
-                more |= _q[rxq + 1].EnableInterrupts();
-            }
-
-            more |= WantsOpenUpdate(p, e) || (e.RequestedSize != p.SentSize && e.RequestedSize.Cols != 0);
-        }
-
-        return more;
-    }
+    protected override bool ArmQueue(int queue) => _q[queue].EnableInterrupts();
 }

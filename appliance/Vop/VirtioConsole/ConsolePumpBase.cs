@@ -79,8 +79,55 @@ internal abstract class ConsolePumpBase : PumpThread
     /// <summary>One pass over every queue; returns whether anything moved.</summary>
     protected abstract bool Pass();
 
-    /// <summary>Arms notifications on every queue; true when work is already there.</summary>
-    protected abstract bool Arm();
+    /// <summary>
+    /// 0 when this side takes from even queues (driver: receive and control receive), 1 when from odd ones
+    /// (device: transmit and control transmit); the other parity is where it puts.
+    /// </summary>
+    protected abstract int InboundParity { get; }
+
+    /// <summary>Asks the peer to notify on <paramref name="queue"/>, then re-checks; true when work is already there.</summary>
+    protected abstract bool ArmQueue(int queue);
+
+    /// <summary>Whether a port's queues may be armed (the device waits for PORT_READY).</summary>
+    protected virtual bool Armable(ConsolePort port) => true;
+
+    /// <summary>
+    /// Arms notifications on every queue; true when work is already there. Ask for notifications only where
+    /// we wait: queues we take from, and queues we put into (or the control queue out) where data waits
+    /// for a buffer. A full endpoint is retried on the 100 ms tick.
+    /// </summary>
+    protected bool Arm()
+    {
+        int inbound = InboundParity;
+        bool more = ArmQueue(ConsoleProtocol.ControlReceiveQueue + inbound);
+        if (ControlOut.Count > 0)
+        {
+            more |= ArmQueue(ConsoleProtocol.ControlReceiveQueue + 1 - inbound);
+        }
+
+        foreach (ConsolePort p in Ports)
+        {
+            if (!Armable(p) || p.Endpoint is not { } e)
+            {
+                continue;
+            }
+
+            int rxq = ConsoleProtocol.ReceiveQueue(p.Id);
+            if (e.InboundSpace >= ChunkBytes)
+            {
+                more |= ArmQueue(rxq + inbound);
+            }
+
+            if (p.PeerOpen && e.Outbound.Count > 0)
+            {
+                more |= ArmQueue(rxq + 1 - inbound);
+            }
+
+            more |= WantsOpenUpdate(p, e) || (e.RequestedSize != p.SentSize && e.RequestedSize.Cols != 0);
+        }
+
+        return more;
+    }
 
     protected virtual void Begin()
     {
