@@ -101,7 +101,7 @@ public sealed class PciGuestTests : IDisposable
         }
 
         StartGuestVop();
-        Assert.True(Run.WaitUntil(() => Run.In(_bench.Ns, "ip", "link", "show", "vh0").Out.Contains("LOWER_UP", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), HostLog);
+        Assert.True(Run.WaitUntil(() => Run.HasCarrier(_bench.Ns, "vh0"), TimeSpan.FromSeconds(30)), HostLog);
         Run.Must(Run.In(_bench.Ns, "ip", "addr", "add", _bench.Subnet + ".1/24", "dev", "vh0"), "host addr");
         Assert.Equal(0, guest.Exec($"ip addr add {_bench.Subnet}.2/24 dev vc0", TimeSpan.FromSeconds(10)).Code);
 
@@ -149,10 +149,10 @@ public sealed class PciGuestTests : IDisposable
             // vop in the guest dies while QEMU (the ivshmem peer) stays: the host notices by the heartbeat,
             // drops carrier, and takes the restarted vop back.
             Assert.Equal(0, guest.Exec("for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = dotnet ] && kill -9 ${p#/proc/}; done; true", TimeSpan.FromSeconds(10)).Code);
-            Assert.True(Run.WaitUntil(() => !Run.In(_bench.Ns, "ip", "link", "show", "vh0").Out.Contains("LOWER_UP", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), "host kept carrier after the guest's vop died\n" + HostLog);
+            Assert.True(Run.WaitUntil(() => !Run.HasCarrier(_bench.Ns, "vh0"), TimeSpan.FromSeconds(20)), "host kept carrier after the guest's vop died\n" + HostLog);
             Assert.Contains("heartbeat stood still", HostLog, StringComparison.Ordinal);
             StartGuestVop();
-            Assert.True(Run.WaitUntil(() => Run.In(_bench.Ns, "ip", "link", "show", "vh0").Out.Contains("LOWER_UP", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), HostLog);
+            Assert.True(Run.WaitUntil(() => Run.HasCarrier(_bench.Ns, "vh0"), TimeSpan.FromSeconds(30)), HostLog);
             Assert.Equal(0, guest.Exec($"ip addr replace {_bench.Subnet}.2/24 dev vc0", TimeSpan.FromSeconds(10)).Code);
             Run.Must(Run.In(_bench.Ns, "ip", "addr", "replace", _bench.Subnet + ".1/24", "dev", "vh0"), "host addr");
             traffic.PingBothWays();

@@ -106,11 +106,7 @@ public sealed class VhostUserGuestTests : IDisposable
         }
     }
 
-    private bool HasCarrier()
-    {
-        (int code, string output, _) = Run.In(_bench.Ns, "ip", "link", "show", "vu0");
-        return code == 0 && output.Contains("LOWER_UP", StringComparison.Ordinal) && !output.Contains("NO-CARRIER", StringComparison.Ordinal);
-    }
+    private bool HasCarrier() => Run.HasCarrier(_bench.Ns, "vu0");
 
     public void Dispose() => _bench.Dispose();
 }

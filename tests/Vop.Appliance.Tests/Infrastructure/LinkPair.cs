@@ -121,11 +121,7 @@ public sealed class LinkPair : IDisposable
         Run.Must(Run.In(CardNs, "ip", "addr", "add", CardIp + "/24", "dev", CardTap), "card addr");
     }
 
-    public bool HasCarrier(string ns, string tap)
-    {
-        (int code, string output, _) = Run.In(ns, "ip", "link", "show", tap);
-        return code == 0 && output.Contains("LOWER_UP", StringComparison.Ordinal) && !output.Contains("NO-CARRIER", StringComparison.Ordinal);
-    }
+    public bool HasCarrier(string ns, string tap) => Run.HasCarrier(ns, tap);
 
     public bool TapExists(string ns, string tap) => Run.In(ns, "ip", "link", "show", tap).Code == 0;
 

@@ -65,6 +65,13 @@ public static class Run
         }
     }
 
+    /// <summary>True when <paramref name="tap"/> in <paramref name="netns"/> exists and has carrier (LOWER_UP, not NO-CARRIER).</summary>
+    public static bool HasCarrier(string netns, string tap)
+    {
+        (int code, string output, _) = In(netns, "ip", "link", "show", tap);
+        return code == 0 && output.Contains("LOWER_UP", StringComparison.Ordinal) && !output.Contains("NO-CARRIER", StringComparison.Ordinal);
+    }
+
     public static bool IsRoot => Tmds.Linux.LibC.geteuid() == 0;
 
     /// <summary>End-to-end tests need root; say so loudly instead of skipping into green.</summary>
