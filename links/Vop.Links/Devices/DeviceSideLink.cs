@@ -17,7 +17,7 @@ namespace Vop.Links.Devices;
 public sealed class DeviceSideLink : IDisposable
 {
     private const int HeartbeatMs = 100;
-    private const long DriverSilenceMs = 3000;
+
 
     private readonly string _name;
     private readonly ILinkEnd _end;
@@ -37,10 +37,8 @@ public sealed class DeviceSideLink : IDisposable
 
     private readonly bool _pollPresence;
     private bool _attached;
-    private ulong _driverBeat;
-    private long _driverBeatSeen;
-    private bool _driverBeating;
-    private uint _silentEpoch;
+    private readonly PeerHeartbeat _driverHeartbeat = new();
+    private bool _driverAlive;
 
     // pollPresence: true for links that report no peer departures themselves (pci/ntb); the control
     // loop then watches ILinkEnd.PeerAttached (state block and heartbeat) instead.
@@ -297,34 +295,21 @@ public sealed class DeviceSideLink : IDisposable
     /// <summary>
     /// On links whose presence is a socket (loopback), the peer process can stay while the driver side in it
     /// dies: a QEMU guest's ivshmem device outlives the vop inside the guest, and a paused VM stops beating.
-    /// A driver side that was Running and whose heartbeat stands still for <see cref="DriverSilenceMs"/>
-    /// counts as gone; that epoch is ignored afterwards, so only a restarted driver side is watched again.
+    /// A driver side whose block still says Running but whose heartbeat stood still for
+    /// <see cref="PeerHeartbeat.TimeoutMs"/> counts as gone. A clean stop (state Stopped, socket closed) is
+    /// handled elsewhere, and a fresh layout clears the block, so one death is one departure.
     /// </summary>
     private void WatchDriverHeartbeat()
     {
         SideSnapshot s = SideStateBlock.Read(_end.Window.Accessor, WindowLayout.DriverSideState);
-        long now = Environment.TickCount64;
-        if (s.State != SideState.Running || s.Epoch == _silentEpoch)
+        bool alive = _driverHeartbeat.Alive(s, Environment.TickCount64);
+        if (_driverAlive && !alive && s.State == SideState.Running)
         {
-            _driverBeating = false;
-            return;
-        }
-
-        if (!_driverBeating || s.Heartbeat != _driverBeat)
-        {
-            _driverBeat = s.Heartbeat;
-            _driverBeatSeen = now;
-            _driverBeating = true;
-            return;
-        }
-
-        if (now - _driverBeatSeen > DriverSilenceMs)
-        {
-            _silentEpoch = s.Epoch;
-            _driverBeating = false;
-            LinkLog.DriverSideSilent(_log, _name, DriverSilenceMs);
+            LinkLog.DriverSideSilent(_log, _name, PeerHeartbeat.TimeoutMs);
             PeerLeft();
         }
+
+        _driverAlive = alive;
     }
 
     private void PeerLeft()

@@ -19,7 +19,6 @@ namespace Vop.Links.Pci;
 public sealed class PciLinkEnd : ILinkEnd
 {
     private const int MaxSleepMs = 2;
-    private const long HeartbeatTimeoutMs = 3000;
 
     private readonly bool _deviceSide;
     private readonly Doorbell[] _toPeer;
@@ -82,8 +81,7 @@ public sealed class PciLinkEnd : ILinkEnd
             seen[v] = w.ReadU32Acquire(theirs + (4UL * (ulong)v));
         }
 
-        ulong beat = 0;
-        long beatSeen = 0;
+        var heartbeat = new PeerHeartbeat();
         int idle = 0;
         while (!_disposed)
         {
@@ -99,15 +97,7 @@ public sealed class PciLinkEnd : ILinkEnd
                 }
             }
 
-            SideSnapshot peer = SideStateBlock.Read(w, peerState);
-            long ms = Environment.TickCount64;
-            if (peer.Heartbeat != beat)
-            {
-                beat = peer.Heartbeat;
-                beatSeen = ms;
-            }
-
-            _attached = peer.State == SideState.Running && ms - beatSeen < HeartbeatTimeoutMs;
+            _attached = heartbeat.Alive(SideStateBlock.Read(w, peerState), Environment.TickCount64);
             if (rang)
             {
                 idle = 0;
