@@ -44,12 +44,11 @@ internal sealed unsafe class NetDevicePump : NetPump
         _tso6FromDriver = (f & NetFeatures.HostTso6) != 0;
         _ecnFromDriver = (f & NetFeatures.HostEcn) != 0;
         bool gso = _tso4FromDriver || _tso6FromDriver;
-        _maxFromDriver = (ulong)VirtioNetHeader.Size + (ulong)(gso ? FrameSizes.MaxGsoFrame : options.Mtu + 18);
+        _maxFromDriver = FrameSizes.BufferFor(options.Mtu, gso);
         if ((f & NetFeatures.MrgRxbuf) != 0)
         {
             bool gsoToDriver = (f & (NetFeatures.GuestTso4 | NetFeatures.GuestTso6)) != 0;
-            ulong need = (ulong)VirtioNetHeader.Size + (ulong)(gsoToDriver ? FrameSizes.MaxGsoFrame : options.Mtu + 18);
-            _mergeable = new MergeableReceiver(_rx, tap, capture, need);
+            _mergeable = new MergeableReceiver(_rx, tap, capture, FrameSizes.BufferFor(options.Mtu, gsoToDriver));
         }
     }
 

@@ -1,12 +1,16 @@
 namespace Vop.Netstack.Virtio;
 
-/// <summary>Buffer sizing for virtio-net without MRG_RXBUF.</summary>
+/// <summary>Frame and buffer sizing for virtio-net: header plus the largest frame that may cross.</summary>
 public static class FrameSizes
 {
     /// <summary>Largest GSO frame a TAP hands over: 64 KiB IP packet plus Ethernet and a VLAN tag.</summary>
     public const int MaxGsoFrame = 65535 + 14 + 4;
 
-    /// <summary>Receive buffer for a driver: header plus a full GSO frame when TSO toward the driver was negotiated, else header plus MTU frame.</summary>
+    /// <summary>
+    /// Header plus a full GSO frame when TSO in that direction was negotiated, else header plus an MTU
+    /// frame: a driver's buffer size without MRG_RXBUF, the most a device accepts from a driver, the room a
+    /// device holds in mergeable buffers before reading the TAP.
+    /// </summary>
     public static uint BufferFor(int mtu, bool gsoTowardUs) =>
         (uint)(VirtioNetHeader.Size + (gsoTowardUs ? MaxGsoFrame : mtu + 14 + 4));
 }
