@@ -8,14 +8,12 @@ namespace Vop.Links.Rings;
 /// </summary>
 public sealed class GuestRegions
 {
-    private readonly ulong[] _starts;
-    private readonly ulong[] _ends;
+    private readonly BufferRegion[] _regions;
     private int _last;
 
     public GuestRegions(ReadOnlySpan<(ulong Start, ulong Length)> regions)
     {
-        _starts = new ulong[regions.Length];
-        _ends = new ulong[regions.Length];
+        _regions = new BufferRegion[regions.Length];
         for (int i = 0; i < regions.Length; i++)
         {
             if (regions[i].Start + regions[i].Length < regions[i].Start)
@@ -23,12 +21,11 @@ public sealed class GuestRegions
                 throw new ArgumentException($"region at 0x{regions[i].Start:x} wraps the address space", nameof(regions));
             }
 
-            _starts[i] = regions[i].Start;
-            _ends[i] = regions[i].Start + regions[i].Length;
+            _regions[i] = new BufferRegion(regions[i].Start, regions[i].Length);
         }
     }
 
-    public int Count => _starts.Length;
+    public int Count => _regions.Length;
 
     /// <summary>True when [addr, addr+len) lies inside one region; overflow-safe for any 64-bit inputs.</summary>
     public bool Contains(ulong addr, ulong len)
@@ -39,7 +36,7 @@ public sealed class GuestRegions
             return true;
         }
 
-        for (int i = 0; i < _starts.Length; i++)
+        for (int i = 0; i < _regions.Length; i++)
         {
             if (i != last && Within(i, addr, len))
             {
@@ -51,6 +48,5 @@ public sealed class GuestRegions
         return false;
     }
 
-    private bool Within(int i, ulong addr, ulong len) =>
-        (uint)i < (uint)_starts.Length && addr >= _starts[i] && addr <= _ends[i] && len <= _ends[i] - addr;
+    private bool Within(int i, ulong addr, ulong len) => (uint)i < (uint)_regions.Length && _regions[i].Contains(addr, len);
 }

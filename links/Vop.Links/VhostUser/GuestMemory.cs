@@ -120,7 +120,7 @@ public sealed unsafe class GuestMemory : IDisposable
     {
         foreach (GuestMemoryRegion r in _table)
         {
-            if (userAddress >= r.UserAddress && userAddress - r.UserAddress <= r.Size && length <= r.Size - (userAddress - r.UserAddress))
+            if (new BufferRegion(r.UserAddress, r.Size).Contains(userAddress, length))
             {
                 guestPhysical = r.GuestPhysical + (userAddress - r.UserAddress);
                 return true;
