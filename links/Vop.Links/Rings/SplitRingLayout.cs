@@ -35,11 +35,30 @@ public readonly record struct SplitRingLayout(ushort Size, ulong DescOffset, ulo
 
     public static bool IsValidSize(int size) => size >= 1 && size <= MaxSize && (size & (size - 1)) == 0;
 
+    /// <summary>The parts of a ring, in table order: 0 desc, 1 avail, 2 used.</summary>
+    public const int PartCount = 3;
+
+    public static string PartName(int part) => part switch
+    {
+        0 => "desc",
+        1 => "avail",
+        _ => "used",
+    };
+
+    /// <summary>Start and length of part <paramref name="part"/> (0 desc, 1 avail, 2 used).</summary>
+    public (ulong Start, ulong Length) Part(int part) => part switch
+    {
+        0 => (DescOffset, DescBytes(Size)),
+        1 => (AvailOffset, AvailBytes(Size)),
+        _ => (UsedOffset, UsedBytes(Size)),
+    };
+
     /// <summary>
     /// Checks the layout against a window and the buffer region: power-of-two size, alignment, every part
     /// inside the window, no part overlapping another or the buffer region. With <paramref name="regions"/>
     /// (guest memory) every part must instead lie inside one region and may sit among the buffers.
-    /// Returns null when valid, else what is wrong.
+    /// Where the parts sit inside the window is the caller's rule (the vop driver side requires the ring
+    /// area, see DriverSlot). Returns null when valid, else what is wrong.
     /// </summary>
     public string? Validate(in WindowAccessor window, BufferRegion buffers, GuestRegions? regions = null)
     {
@@ -53,34 +72,30 @@ public readonly record struct SplitRingLayout(ushort Size, ulong DescOffset, ulo
             return "ring offsets are misaligned (desc 16, avail 2, used 4)";
         }
 
-        Span<(ulong Start, ulong Length)> parts =
-        [
-            (DescOffset, DescBytes(Size)),
-            (AvailOffset, AvailBytes(Size)),
-            (UsedOffset, UsedBytes(Size)),
-        ];
-        for (int i = 0; i < parts.Length; i++)
+        for (int i = 0; i < PartCount; i++)
         {
-            if (!window.Contains(parts[i].Start, parts[i].Length))
+            (ulong start, ulong length) = Part(i);
+            if (!window.Contains(start, length))
             {
-                return $"ring part at 0x{parts[i].Start:x} is outside the window";
+                return $"{PartName(i)} at 0x{start:x} is outside the window";
             }
 
-            if (regions is not null && !regions.Contains(parts[i].Start, parts[i].Length))
+            if (regions is not null && !regions.Contains(start, length))
             {
-                return $"ring part at 0x{parts[i].Start:x} is not inside guest memory";
+                return $"{PartName(i)} at 0x{start:x} is not inside guest memory";
             }
 
-            if (regions is null && Overlaps(parts[i], (buffers.Offset, buffers.Length)))
+            if (regions is null && Overlap(start, length, buffers.Offset, buffers.Length))
             {
-                return $"ring part at 0x{parts[i].Start:x} overlaps the buffer region";
+                return $"{PartName(i)} at 0x{start:x} overlaps the buffer region";
             }
 
             for (int j = 0; j < i; j++)
             {
-                if (Overlaps(parts[i], parts[j]))
+                (ulong otherStart, ulong otherLength) = Part(j);
+                if (Overlap(start, length, otherStart, otherLength))
                 {
-                    return "ring parts overlap each other";
+                    return $"ring parts overlap each other ({PartName(i)} at 0x{start:x}, {PartName(j)} at 0x{otherStart:x})";
                 }
             }
         }
@@ -88,8 +103,12 @@ public readonly record struct SplitRingLayout(ushort Size, ulong DescOffset, ulo
         return null;
     }
 
-    private static bool Overlaps((ulong Start, ulong Length) a, (ulong Start, ulong Length) b) =>
-        a.Start < b.Start + b.Length && b.Start < a.Start + a.Length;
+    /// <summary>
+    /// True when [aStart, aStart+aLength) and [bStart, bStart+bLength) share a byte. Never adds an offset
+    /// to a length, so it holds for any 64-bit values a hostile peer can write (empty ranges share nothing).
+    /// </summary>
+    public static bool Overlap(ulong aStart, ulong aLength, ulong bStart, ulong bLength) =>
+        aLength != 0 && bLength != 0 && (aStart <= bStart ? bStart - aStart < aLength : aStart - bStart < bLength);
 
     /// <summary>virtio's vring_need_event: notify iff new_idx passed event_idx since old_idx.</summary>
     public static bool NeedEvent(ushort eventIdx, ushort newIdx, ushort oldIdx) =>

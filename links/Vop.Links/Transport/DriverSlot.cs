@@ -5,11 +5,22 @@ namespace Vop.Links.Transport;
 
 /// <summary>
 /// A device discovered by the driver side in one slot of the device table. Everything the device side
-/// wrote is read once and validated at discovery (queue placement, sizes, config length); the driver
-/// then walks the status sequence, writing its own fields only.
+/// wrote is read once and validated at discovery (queue placement inside the ring area, sizes, vectors,
+/// config length; docs/wire-format.md "Validation"); the driver then walks the status sequence, writing
+/// its own fields only. Conflicts between devices are CheckDisjoint's.
 /// </summary>
 public sealed class DriverSlot
 {
+    // The fixed areas below the ring area: ring writes there (avail by us, used by the device) would
+    // clobber them. Named in the refusal so the peer's bug is obvious.
+    private static readonly (string Name, ulong Start, ulong Length)[] s_fixedAreas =
+    [
+        ("window header", WindowLayout.HeaderOffset, WindowLayout.DeviceSideState - WindowLayout.HeaderOffset),
+        ("side state blocks", WindowLayout.DeviceSideState, WindowLayout.DriverSideState + 0x40 - WindowLayout.DeviceSideState),
+        ("doorbell counters", WindowLayout.DeviceDoorbells, WindowLayout.DriverDoorbells + (WindowLayout.DoorbellCounters * 4UL) - WindowLayout.DeviceDoorbells),
+        ("device table", WindowLayout.TableOffset, WindowLayout.TableEnd - WindowLayout.TableOffset),
+    ];
+
     private readonly WindowAccessor _window;
     private readonly ulong _slot;
     private uint _status;
@@ -87,7 +98,15 @@ public sealed class DriverSlot
                 w.ReadU64(e + WindowLayout.QueueDescOffset),
                 w.ReadU64(e + WindowLayout.QueueAvailOffset),
                 w.ReadU64(e + WindowLayout.QueueUsedOffset));
-            string? why = layout.Validate(w, geometry.Buffers);
+            string? why = layout.Validate(w, geometry.Buffers) ?? OutsideRingArea(layout, geometry);
+            if (why is not null)
+            {
+                error = $"slot {index} queue {q}: {why}";
+                return null;
+            }
+
+            ushort vector = w.ReadU16(e + WindowLayout.QueueVector);
+            why = CheckVector(vector, maxVector);
             if (why is not null)
             {
                 error = $"slot {index} queue {q}: {why}";
@@ -96,21 +115,24 @@ public sealed class DriverSlot
 
             for (int p = 0; p < q; p++)
             {
-                if (Overlap(layout, queues[p]))
+                // A shared vector would make the second epoll_ctl(ADD) of its eventfd fail (EEXIST), and
+                // two pumps on one eventfd would steal each other's wake-ups.
+                if (vectors[p] == vector)
                 {
-                    error = $"slot {index} queue {q} overlaps queue {p}";
+                    error = $"slot {index} queue {q}: vector {vector} is also queue {p}'s";
+                    return null;
+                }
+
+                if (Overlap(layout, queues[p], out int mine, out int theirs))
+                {
+                    error = $"slot {index} queue {q}: {SplitRingLayout.PartName(mine)} at 0x{layout.Part(mine).Start:x} overlaps " +
+                        $"queue {p}'s {SplitRingLayout.PartName(theirs)} at 0x{queues[p].Part(theirs).Start:x}";
                     return null;
                 }
             }
 
-            vectors[q] = w.ReadU16(e + WindowLayout.QueueVector);
-            if (vectors[q] >= maxVector)
-            {
-                error = $"slot {index} queue {q}: vector {vectors[q]} is not below {maxVector}";
-                return null;
-            }
-
             queues[q] = layout;
+            vectors[q] = vector;
         }
 
         var result = new DriverSlot(w, index, (DeviceType)type, features, generation, queues, vectors, new byte[configSize]);
@@ -123,13 +145,115 @@ public sealed class DriverSlot
         return result;
     }
 
-    private static bool Overlap(SplitRingLayout a, SplitRingLayout b)
+    /// <summary>
+    /// The checks no single slot can make: across every queue of every device the driver takes in one
+    /// session, no vector is used twice and no two ring parts share a byte. Null when disjoint, else one
+    /// line naming both queues. Call after TryDiscover has accepted each slot.
+    /// </summary>
+    public static string? CheckDisjoint(IReadOnlyList<DriverSlot> slots)
     {
-        static ulong Start(SplitRingLayout l) => Math.Min(l.DescOffset, Math.Min(l.AvailOffset, l.UsedOffset));
-        static ulong End(SplitRingLayout l) => Math.Max(
-            l.DescOffset + SplitRingLayout.DescBytes(l.Size),
-            Math.Max(l.AvailOffset + SplitRingLayout.AvailBytes(l.Size), l.UsedOffset + SplitRingLayout.UsedBytes(l.Size)));
-        return Start(a) < End(b) && Start(b) < End(a);
+        var vectorOwner = new Dictionary<ushort, (int Slot, int Queue)>();
+        var parts = new List<(ulong Start, ulong Length, int Position, int Queue, int Part)>();
+        for (int s = 0; s < slots.Count; s++)
+        {
+            DriverSlot slot = slots[s];
+            for (int q = 0; q < slot.Queues.Count; q++)
+            {
+                ushort v = slot.Vectors[q];
+                if (!vectorOwner.TryAdd(v, (slot.Index, q)))
+                {
+                    (int os, int oq) = vectorOwner[v];
+                    return $"slot {slot.Index} queue {q}: vector {v} is also slot {os} queue {oq}'s";
+                }
+
+                for (int p = 0; p < SplitRingLayout.PartCount; p++)
+                {
+                    (ulong start, ulong length) = slot.Queues[q].Part(p);
+                    parts.Add((start, length, s, q, p));
+                }
+            }
+        }
+
+        // Sorted by start, the parts are pairwise disjoint iff each neighbour pair is: the first overlap
+        // found is with the part reaching furthest so far, which is the previous one while none overlapped.
+        parts.Sort((a, b) => a.Start != b.Start ? a.Start.CompareTo(b.Start)
+            : a.Position != b.Position ? a.Position.CompareTo(b.Position)
+            : a.Queue != b.Queue ? a.Queue.CompareTo(b.Queue)
+            : a.Part.CompareTo(b.Part));
+        for (int i = 1; i < parts.Count; i++)
+        {
+            var a = parts[i - 1];
+            var b = parts[i];
+            if (SplitRingLayout.Overlap(a.Start, a.Length, b.Start, b.Length))
+            {
+                // Blame the later slot in the session's order: the earlier one was fine on its own.
+                if (b.Position < a.Position || (b.Position == a.Position && b.Queue < a.Queue))
+                {
+                    (a, b) = (b, a);
+                }
+
+                return $"slot {slots[b.Position].Index} queue {b.Queue}: {SplitRingLayout.PartName(b.Part)} at 0x{b.Start:x} overlaps " +
+                    $"slot {slots[a.Position].Index} queue {a.Queue}'s {SplitRingLayout.PartName(a.Part)} at 0x{a.Start:x}";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Null when every part lies inside the ring area (which the header check placed after the table and
+    /// before the buffers), else which fixed area the stray part covers.
+    /// </summary>
+    private static string? OutsideRingArea(SplitRingLayout layout, in WindowGeometry geometry)
+    {
+        var ringArea = new BufferRegion(geometry.RingAreaOffset, geometry.RingAreaSize);
+        for (int p = 0; p < SplitRingLayout.PartCount; p++)
+        {
+            (ulong start, ulong length) = layout.Part(p);
+            if (ringArea.Contains(start, length))
+            {
+                continue;
+            }
+
+            string where = $"{SplitRingLayout.PartName(p)} at 0x{start:x} lies outside the ring area 0x{geometry.RingAreaOffset:x}..0x{geometry.RingAreaOffset + geometry.RingAreaSize:x}";
+            foreach ((string name, ulong areaStart, ulong areaLength) in s_fixedAreas)
+            {
+                if (SplitRingLayout.Overlap(start, length, areaStart, areaLength))
+                {
+                    return $"{where}, over the {name} (0x{areaStart:x}..0x{areaStart + areaLength:x})";
+                }
+            }
+
+            return where;
+        }
+
+        return null;
+    }
+
+    /// <summary>Vector 0 is the control vector; queue vectors are 1..N-1.</summary>
+    private static string? CheckVector(ushort vector, int maxVector) =>
+        vector == 0 ? "vector 0 is the control vector, not a queue's"
+        : vector >= maxVector ? $"vector {vector} is not below {maxVector}"
+        : null;
+
+    /// <summary>True when a part of <paramref name="a"/> shares a byte with a part of <paramref name="b"/>; names the first pair.</summary>
+    private static bool Overlap(SplitRingLayout a, SplitRingLayout b, out int partA, out int partB)
+    {
+        for (partA = 0; partA < SplitRingLayout.PartCount; partA++)
+        {
+            (ulong aStart, ulong aLength) = a.Part(partA);
+            for (partB = 0; partB < SplitRingLayout.PartCount; partB++)
+            {
+                (ulong bStart, ulong bLength) = b.Part(partB);
+                if (SplitRingLayout.Overlap(aStart, aLength, bStart, bLength))
+                {
+                    return true;
+                }
+            }
+        }
+
+        partB = 0;
+        return false;
     }
 
     /// <summary>Re-reads config space until two generation reads agree (virtio 2.5.1). False after 100 tries.</summary>

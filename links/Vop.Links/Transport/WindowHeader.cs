@@ -9,6 +9,9 @@ public readonly record struct WindowGeometry(ulong WindowSize, ulong RingAreaOff
 /// <summary>Writes (device side) and validates (driver side) the window header.</summary>
 public static class WindowHeader
 {
+    /// <summary>The ring area starts on a page, as Initialize places it; the driver side refuses anything else.</summary>
+    public const ulong RingAreaAlignment = 4096;
+
     /// <summary>
     /// Lays out a fresh window: header, empty device table, ring area of <paramref name="ringAreaSize"/>
     /// bytes after the table, buffer region for the rest. The magic is stored last with release semantics
@@ -78,9 +81,37 @@ public static class WindowHeader
             return "device table geometry does not match layout version 1";
         }
 
-        if (ringOff < WindowLayout.TableEnd || !w.Contains(ringOff, ringSize) || bufOff < ringOff + ringSize || !w.Contains(bufOff, bufSize) || bufSize == 0)
+        // The ring area after the table keeps every queue (which must lie inside it) off the header, the
+        // state blocks, the doorbell counters and the table; the buffer region after it keeps buffers off
+        // the rings. Contains is overflow-safe, and once it holds ringOff + ringSize cannot wrap.
+        if (ringOff < WindowLayout.TableEnd)
         {
-            return "ring area or buffer region lies outside the window or overlaps the table";
+            return $"ring area at 0x{ringOff:x} starts inside the device table or before it (the table ends at 0x{WindowLayout.TableEnd:x})";
+        }
+
+        if ((ringOff & (RingAreaAlignment - 1)) != 0)
+        {
+            return $"ring area at 0x{ringOff:x} is not {RingAreaAlignment}-byte aligned";
+        }
+
+        if (!w.Contains(ringOff, ringSize))
+        {
+            return $"ring area at 0x{ringOff:x} of 0x{ringSize:x} bytes lies outside the window";
+        }
+
+        if (bufOff < ringOff + ringSize)
+        {
+            return $"buffer region at 0x{bufOff:x} starts before the ring area ends (0x{ringOff + ringSize:x})";
+        }
+
+        if (bufSize == 0)
+        {
+            return "buffer region is empty";
+        }
+
+        if (!w.Contains(bufOff, bufSize))
+        {
+            return $"buffer region at 0x{bufOff:x} of 0x{bufSize:x} bytes lies outside the window";
         }
 
         geometry = new WindowGeometry(size, ringOff, ringSize, new BufferRegion(bufOff, bufSize));
