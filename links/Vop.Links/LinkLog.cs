@@ -14,8 +14,14 @@ internal static partial class LinkLog
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "ivshmem server {Path}: client setup failed: {Error}")]
     public static partial void ClientSetupFailed(ILogger logger, string path, string error);
 
+    [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "ivshmem server {Path}: refused a client (pid {Pid}): {Max} peer(s) already connected; the link serves one driver side")]
+    public static partial void ClientRefused(ILogger logger, string path, int pid, int max);
+
     [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "ivshmem server {Path}: poll failed: {Error}")]
     public static partial void ServerPollFailed(ILogger logger, string path, string error);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Error, Message = "{Thread}: unexpected fault, contained: {Error}")]
+    public static partial void ThreadFault(ILogger logger, string thread, string error);
 
     [LoggerMessage(EventId = 110, Level = LogLevel.Information, Message = "ivshmem client {Path}: connected as peer {Id}, {Vectors} vectors, window {Size} bytes")]
     public static partial void ClientConnected(ILogger logger, string path, ushort id, int vectors, ulong size);
@@ -40,6 +46,9 @@ internal static partial class LinkLog
 
     [LoggerMessage(EventId = 134, Level = LogLevel.Warning, Message = "link {Link}: driver side's heartbeat stood still for {Ms} ms; taking it as gone")]
     public static partial void DriverSideSilent(ILogger logger, string link, long ms);
+
+    [LoggerMessage(EventId = 135, Level = LogLevel.Warning, Message = "link {Link}: {What} was overwritten by someone else; rewritten as the device side wrote it")]
+    public static partial void WindowRepaired(ILogger logger, string link, string what);
 
     [LoggerMessage(EventId = 140, Level = LogLevel.Information, Message = "link {Link}: attached to device side (epoch {Epoch:x8})")]
     public static partial void Attached(ILogger logger, string link, uint epoch);

@@ -36,6 +36,9 @@ public sealed class MetricsExporter
     private readonly Gauge _occupancy;
     private readonly Gauge _peerEpoch;
     private readonly Counter _peerResets;
+    private readonly Counter _refusals;
+    private readonly Counter _repairs;
+    private readonly Counter _internalErrors;
 
     public MetricsExporter(Func<MetricsSnapshot> source, IReadOnlyList<string> errorKinds, IReadOnlyList<string> dropReasons)
     {
@@ -64,6 +67,9 @@ public sealed class MetricsExporter
         _occupancy = f.CreateGauge("vop_queue_occupancy", "Buffers in the ring at the last publish: outstanding (driver side) or available and not yet taken (device side).", s_queueLabels);
         _peerEpoch = f.CreateGauge("vop_peer_epoch", "The peer's epoch: a new random value on every peer start.", ["link"]);
         _peerResets = f.CreateCounter("vop_peer_resets_total", "Resets by reason: driver_reset, link_down (peer gone), broken (quarantine), peer_restart, needs_reset.", ["link", "reason"]);
+        _refusals = f.CreateCounter("vop_peer_refusals_total", "What a peer offered that vop refused, by reason: extra_client, unsealed_memory, window_file, bad_header, bad_table.", ["link", "reason"]);
+        _repairs = f.CreateCounter("vop_window_repairs_total", "Device-owned window parts found overwritten and rewritten by the device side, by part: header, state, slot.", ["link", "part"]);
+        _internalErrors = f.CreateCounter("vop_internal_errors_total", "Exceptions contained by a link's supervisor threads (a bug or unforeseen peer behaviour; the link carried on).", ["link"]);
         Gauge build = f.CreateGauge("vop_build_info", "vop build information.", ["version"]);
         build.WithLabels(Assembly.GetEntryAssembly()?.GetName().Version?.ToString() ?? "0").Set(1);
         Registry.AddBeforeCollectCallback(Update);
@@ -144,6 +150,18 @@ public sealed class MetricsExporter
             {
                 _peerResets.WithLabels(link.Link, reason).IncTo(count);
             }
+
+            foreach ((string reason, long count) in link.Refusals)
+            {
+                _refusals.WithLabels(link.Link, reason).IncTo(count);
+            }
+
+            foreach ((string part, long count) in link.Repairs)
+            {
+                _repairs.WithLabels(link.Link, part).IncTo(count);
+            }
+
+            _internalErrors.WithLabels(link.Link).IncTo(link.InternalErrors);
         }
 
         foreach (DeviceSeries d in s.Devices)

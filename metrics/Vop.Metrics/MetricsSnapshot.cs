@@ -14,6 +14,15 @@ public sealed record LinkSeries(string Link, string Role, bool Up, long Resets)
 
     /// <summary>Resets by bounded reason (driver_reset, link_down, broken, …).</summary>
     public IReadOnlyDictionary<string, long> ResetsByReason { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>What a peer offered that was refused, by bounded reason (extra_client, unsealed_memory, …).</summary>
+    public IReadOnlyDictionary<string, long> Refusals { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>Device-owned window parts found overwritten and rewritten, by part (header, state, slot).</summary>
+    public IReadOnlyDictionary<string, long> Repairs { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>Exceptions a supervisor thread contained (bugs or unforeseen peer behaviour).</summary>
+    public long InternalErrors { get; init; }
 }
 
 /// <summary>A device's state at scrape time.</summary>

@@ -64,7 +64,19 @@ public abstract class NetBackend : IDisposable
         Tap.SetCarrier(false);
         pump.Stop();
         _pump = null;
-        NetLog.PumpSummary(_log, TapName, pump.BusyLoops, pump.AllocatedAfterWarmup);
+        if (pump.AllocatedAfterWarmup < 0)
+        {
+            NetLog.PumpSummaryCold(_log, TapName, pump.BusyLoops);
+        }
+        else
+        {
+            NetLog.PumpSummary(_log, TapName, pump.BusyLoops, pump.AllocatedAfterWarmup);
+        }
+
+        if (pump.Crash is Exception crash)
+        {
+            NetLog.PumpCrashed(_log, TapName, Links.Faults.Describe(crash));
+        }
     }
 
     public void Dispose()

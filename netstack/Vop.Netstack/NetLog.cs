@@ -10,6 +10,12 @@ internal static partial class NetLog
     [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "tap {Tap}: pump stopped: {Reason}")]
     public static partial void PumpFailed(ILogger logger, string tap, string reason);
 
+    [LoggerMessage(EventId = 204, Level = LogLevel.Error, Message = "tap {Tap}: pump crashed, device stopped: {Error}")]
+    public static partial void PumpCrashed(ILogger logger, string tap, string error);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "tap {Tap}: pump stopped after {BusyLoops} busy loops (fewer than the 1000 warm-up loops: allocation not measured)")]
+    public static partial void PumpSummaryCold(ILogger logger, string tap, long busyLoops);
+
     [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "tap {Tap}: pump stopped after {BusyLoops} busy loops; allocated {Bytes} bytes after warm-up")]
     public static partial void PumpSummary(ILogger logger, string tap, long busyLoops, long bytes);
 }

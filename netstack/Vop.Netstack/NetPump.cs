@@ -38,8 +38,13 @@ internal abstract class NetPump : PumpThread
 
     protected TapDevice Tap { get; }
 
-    /// <summary>None while healthy; the first quarantine reason of either queue.</summary>
-    public abstract RingErrorKind Fault { get; }
+    /// <summary>None while healthy; the first quarantine reason of either queue, or a crash of the pump.</summary>
+    public RingErrorKind Fault => Crash is not null ? RingErrorKind.PumpFault : QueueFault;
+
+    /// <summary>The first quarantine reason of either queue.</summary>
+    protected abstract RingErrorKind QueueFault { get; }
+
+    protected override void OnCrash(Exception e) => _rxStats.RingErrors[(int)RingErrorKind.PumpFault]++;
 
     /// <summary>The pump thread's epoll set; starts the poll window.</summary>
     protected Epoll OpenEpoll()

@@ -16,7 +16,7 @@ public sealed class ApplianceState
         _links = [.. links];
     }
 
-    public static IReadOnlyList<string> ErrorKinds { get; } = [.. Enumerable.Range(0, 14).Select(k => ((RingErrorKind)k).Label())];
+    public static IReadOnlyList<string> ErrorKinds { get; } = [.. Enum.GetValues<RingErrorKind>().Select(k => k.Label())];
 
     public static IReadOnlyList<string> DropReasons => NetDropReasonNames.All;
 
@@ -83,7 +83,13 @@ public sealed class ApplianceState
                 }
             }
 
-            var series = new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), anyLive, resets) { Kind = c.Kind };
+            var series = new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), anyLive, resets)
+            {
+                Kind = c.Kind,
+                Refusals = service.Counters.Refusals,
+                Repairs = service.Counters.Repairs,
+                InternalErrors = service.Counters.InternalErrors,
+            };
             if (service.DeviceSide is { } side)
             {
                 series = series with

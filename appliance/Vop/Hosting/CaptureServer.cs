@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Vop.Netstack.Capture;
+using Vop.Links;
 
 namespace Vop.Appliance.Hosting;
 
@@ -29,8 +30,7 @@ public sealed class CaptureServer : IDisposable
         }
 
         _listener = PrivateSocket.Listen(path, 4);
-        _thread = new Thread(Serve) { Name = "vop-capture", IsBackground = true };
-        _thread.Start();
+        _thread = Faults.StartGuarded("vop-capture", Serve);
     }
 
     private void Serve()

@@ -25,6 +25,7 @@ public sealed class LinkService : IHostedService, IDisposable
     private readonly ILoggerFactory _logs;
     private readonly ILogger _log;
     private readonly List<IDisposable> _owned = [];
+    private readonly LinkCounters _counters = new();
     private DeviceSideLink? _deviceSide;
     private DriverSideLink? _driverSide;
     private VhostUserLink? _vhostUser;
@@ -37,6 +38,9 @@ public sealed class LinkService : IHostedService, IDisposable
     }
 
     public LinkConfig Config => _config;
+
+    /// <summary>Refusals, window repairs and contained faults of this link (metrics and status).</summary>
+    public LinkCounters Counters => _counters;
 
     public DeviceSideLink? DeviceSide => _deviceSide;
 
@@ -68,7 +72,7 @@ public sealed class LinkService : IHostedService, IDisposable
                 _owned.Insert(0, new CaptureServer(Path.Combine(_config.RunDir, _config.Name, "capture.sock"), rings, _log));
             }
         }
-        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or InvalidDataException)
         {
             Dispose();
             throw new InvalidOperationException($"link {_config.Name}: {e.Message}", e);
@@ -97,7 +101,7 @@ public sealed class LinkService : IHostedService, IDisposable
             // pci/ntb: the window is a file both ends map; the device side creates it if needed.
             var mapped = new PciLinkEnd(SharedWindow.OpenFile(windowPath, _config.WindowOffset, _config.WindowSize, create: true), deviceSide: true, _config.Vectors);
             _owned.Insert(0, mapped);
-            _deviceSide = new DeviceSideLink(_config.Name, mapped, backends, _log, pollPresence: true);
+            _deviceSide = new DeviceSideLink(_config.Name, mapped, backends, _log, pollPresence: true, _counters);
             _deviceSide.Start();
             _owned.Insert(0, _deviceSide);
             return;
@@ -106,8 +110,9 @@ public sealed class LinkService : IHostedService, IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(_config.Socket)!);
         var end = new LoopbackDeviceEnd(_config.Name, _config.Socket, _config.WindowSize, _config.Vectors, _log);
         _owned.Insert(0, end);
-        _deviceSide = new DeviceSideLink(_config.Name, end, backends, _log);
+        _deviceSide = new DeviceSideLink(_config.Name, end, backends, _log, counters: _counters);
         end.PeerChanged += _ => _deviceSide.NotifyPeerChanged();
+        end.Server.PeerRefused += () => _counters.Refused(LinkCounters.Refusal.ExtraClient);
         _deviceSide.Start();
         end.Start();
         _owned.Insert(0, _deviceSide);
@@ -143,7 +148,7 @@ public sealed class LinkService : IHostedService, IDisposable
         Func<CancellationToken, ILinkEnd> connect = _config.WindowPath is string windowPath
             ? cancel => ConnectMapped(windowPath, _config.WindowOffset, _config.WindowSize, vectors, _config.Doorbell == "ivshmem", cancel)
             : cancel => LoopbackDriverEnd.Connect(socket, vectors, cancel, _log);
-        _driverSide = new DriverSideLink(_config.Name, connect, backends, _log);
+        _driverSide = new DriverSideLink(_config.Name, connect, backends, _log, _counters);
         _driverSide.Start();
         _owned.Insert(0, _driverSide);
     }

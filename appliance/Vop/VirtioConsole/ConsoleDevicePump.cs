@@ -3,6 +3,7 @@ using Vop.Links.Devices;
 using Vop.Links.Doorbells;
 using Vop.Links.Rings;
 using Vop.Links.Windows;
+using Vop.Metrics;
 
 namespace Vop.Appliance.VirtioConsole;
 
@@ -33,6 +34,8 @@ internal sealed class ConsoleDevicePump : ConsolePumpBase
     private DeviceQueue Rx(int port) => _q[ConsoleProtocol.ReceiveQueue(port)];
 
     private DeviceQueue Tx(int port) => _q[ConsoleProtocol.ReceiveQueue(port) + 1];
+
+    protected override QueueStats StatsOf(int queue) => _q[queue].Stats;
 
     protected override bool Pass()
     {

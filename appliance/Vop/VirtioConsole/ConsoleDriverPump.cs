@@ -4,6 +4,7 @@ using Vop.Links.Devices;
 using Vop.Links.Doorbells;
 using Vop.Links.Rings;
 using Vop.Links.Windows;
+using Vop.Metrics;
 
 namespace Vop.Appliance.VirtioConsole;
 
@@ -91,6 +92,8 @@ internal sealed class ConsoleDriverPump : ConsolePumpBase
             _free[queue].Push(_bufferOfHead[queue][u.Head]);
         }
     }
+
+    protected override QueueStats StatsOf(int queue) => _q[queue].Stats;
 
     protected override bool Pass()
     {

@@ -3,6 +3,7 @@ using Vop.Links.Devices;
 using Vop.Links.Doorbells;
 using Vop.Links.Interop;
 using Vop.Links.Rings;
+using Vop.Metrics;
 
 namespace Vop.Appliance.VirtioConsole;
 
@@ -41,8 +42,10 @@ internal abstract class ConsolePumpBase : PumpThread
 
     protected Queue<byte[]> ControlOut { get; } = new();
 
-    /// <summary>None while healthy; <see cref="RingErrorKind.Control"/> after a protocol violation, or a ring fault.</summary>
-    public RingErrorKind Fault { get; private set; }
+    private RingErrorKind _fault;
+
+    /// <summary>None while healthy; <see cref="RingErrorKind.Control"/> after a protocol violation, a ring fault, or a crash of the pump.</summary>
+    public RingErrorKind Fault => _fault == RingErrorKind.None && Crash is not null ? RingErrorKind.PumpFault : _fault;
 
     /// <summary>Why the device was quarantined, for the log.</summary>
     public string? FaultDetail { get; private set; }
@@ -58,22 +61,36 @@ internal abstract class ConsolePumpBase : PumpThread
         }
     }
 
+    /// <summary>The statistics cell of <paramref name="queue"/>.</summary>
+    protected abstract QueueStats StatsOf(int queue);
+
+    private int ControlInbound => ConsoleProtocol.ControlReceiveQueue + InboundParity;
+
+    /// <summary>A control protocol violation: quarantines the device, counted as ring error kind control on the inbound control queue.</summary>
     protected void Violation(string why)
     {
-        if (Fault == RingErrorKind.None)
+        if (_fault == RingErrorKind.None)
         {
-            Fault = RingErrorKind.Control;
+            _fault = RingErrorKind.Control;
             FaultDetail = why;
+            StatsOf(ControlInbound).RingErrors[(int)RingErrorKind.Control]++;
         }
     }
 
+    /// <summary>A queue quarantined itself (and counted it already).</summary>
     protected void RingFault(RingErrorKind kind)
     {
-        if (Fault == RingErrorKind.None && kind != RingErrorKind.None)
+        if (_fault == RingErrorKind.None && kind != RingErrorKind.None)
         {
-            Fault = kind;
+            _fault = kind;
             FaultDetail = kind.Label();
         }
+    }
+
+    protected override void OnCrash(Exception e)
+    {
+        FaultDetail = Faults.Describe(e);
+        StatsOf(ControlInbound).RingErrors[(int)RingErrorKind.PumpFault]++;
     }
 
     /// <summary>One pass over every queue; returns whether anything moved.</summary>

@@ -11,13 +11,16 @@ namespace Vop.Links.Devices;
 /// <summary>
 /// Runs the device side of one link: lays out the window, inserts the devices, follows each driver through
 /// the status sequence, starts and stops device backends, keeps the heartbeat, quarantines faulted devices
-/// (NEEDS_RESET), and re-lays the window when the driver side goes away so the next one starts clean.
-/// All of it on one control thread; backends run their own pump threads.
+/// (NEEDS_RESET), re-lays the window when the driver side goes away so the next one starts clean, and
+/// repairs what it owns in the window (header, its state block, device table slots) when something
+/// overwrote it. All of it on one control thread, which is an exception boundary; backends run their
+/// own pump threads.
 /// </summary>
 public sealed class DeviceSideLink : IDisposable
 {
     private const int HeartbeatMs = 100;
-
+    private const int RepairCheckMs = 500;
+    private const long RepairLogMs = 60_000;
 
     private readonly string _name;
     private readonly ILinkEnd _end;
@@ -39,11 +42,14 @@ public sealed class DeviceSideLink : IDisposable
     private bool _attached;
     private readonly PeerHeartbeat _driverHeartbeat = new();
     private bool _driverAlive;
+    private readonly LinkCounters _counters;
+    private readonly Dictionary<string, long> _repairLogged = [];
 
     // pollPresence: true for links that report no peer departures themselves (pci/ntb); the control
     // loop then watches ILinkEnd.PeerAttached (state block and heartbeat) instead.
-    public DeviceSideLink(string name, ILinkEnd end, IReadOnlyList<IDeviceBackend> devices, ILogger? log = null, bool pollPresence = false)
+    public DeviceSideLink(string name, ILinkEnd end, IReadOnlyList<IDeviceBackend> devices, ILogger? log = null, bool pollPresence = false, LinkCounters? counters = null)
     {
+        _counters = counters ?? new LinkCounters();
         _pollPresence = pollPresence;
         if (devices.Count > WindowLayout.SlotCount)
         {
@@ -96,6 +102,8 @@ public sealed class DeviceSideLink : IDisposable
     public long PeerDepartures { get; private set; }
 
     public long Quarantines { get; private set; }
+
+    public LinkCounters Counters => _counters;
 
     /// <summary>The driver side's epoch while it runs, else 0.</summary>
     public uint PeerEpoch
@@ -161,10 +169,30 @@ public sealed class DeviceSideLink : IDisposable
 
     private void Run()
     {
+        // Exception boundary: a fault in the control loop is logged, counted and the loop goes on; the
+        // window and the devices are re-checked on the next pass.
+        while (!_stopping)
+        {
+            try
+            {
+                Control();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _counters.InternalError();
+                LinkLog.ThreadFault(_log, $"link {_name} control", Faults.Describe(e));
+                Thread.Sleep(HeartbeatMs);
+            }
+        }
+    }
+
+    private void Control()
+    {
         using var epoll = new Epoll(4);
         epoll.Add(_wake.Fd);
         epoll.Add(_end.LocalDoorbell(0).Fd);
         long nextBeat = 0;
+        long nextRepairCheck = 0;
         while (!_stopping)
         {
             int ready = epoll.Wait(HeartbeatMs);
@@ -205,16 +233,87 @@ public sealed class DeviceSideLink : IDisposable
 
                 for (int d = 0; d < _devices.Count; d++)
                 {
-                    PollDevice(d);
+                    PollDeviceGuarded(d);
                 }
             }
 
             long now = Environment.TickCount64;
+            if (now >= nextRepairCheck)
+            {
+                lock (_gate)
+                {
+                    RepairOwnedParts();
+                }
+
+                nextRepairCheck = now + RepairCheckMs;
+            }
+
             if (now >= nextBeat)
             {
                 _state!.Beat();
                 nextBeat = now + HeartbeatMs;
             }
+        }
+    }
+
+    /// <summary>A device whose status handling or backend start throws is quarantined, not the link.</summary>
+    private void PollDeviceGuarded(int d)
+    {
+        try
+        {
+            PollDevice(d);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _counters.InternalError();
+            LinkLog.ThreadFault(_log, $"link {_name} device {_devices[d].Name}", Faults.Describe(e));
+            StopDevice(d);
+            _quarantined[d] = true;
+            Quarantines++;
+            _slots[d].RequestReset();
+            _end.PeerDoorbell(0).Ring();
+        }
+    }
+
+    /// <summary>
+    /// The header, our state block and our slots are ours alone (docs/wire-format.md); if they no longer
+    /// read as we wrote them, someone scribbled: rewrite them in place (no re-layout, a live session keeps
+    /// its rings), count it, and log it at most once a minute per part.
+    /// </summary>
+    private void RepairOwnedParts()
+    {
+        WindowAccessor w = _end.Window.Accessor;
+        if (!HeaderImage.IsIntact(w, _geometry))
+        {
+            uint magic = w.ReadU32(WindowLayout.HeaderMagic);
+            HeaderImage.Write(w, _geometry);
+            Repaired(LinkCounters.Part.Header, $"window header (magic read 0x{magic:x8})");
+        }
+
+        if (_state is { } state && !state.IsIntact())
+        {
+            state.Repair();
+            Repaired(LinkCounters.Part.State, "device side state block");
+        }
+
+        for (int d = 0; d < _slots.Length; d++)
+        {
+            if (!_slots[d].IsIntact())
+            {
+                _slots[d].Repair();
+                Repaired(LinkCounters.Part.Slot, $"device table slot {d} ({_devices[d].Name})");
+            }
+        }
+    }
+
+    private void Repaired(string part, string what)
+    {
+        _counters.Repaired(part);
+        long now = Environment.TickCount64;
+        if (!_repairLogged.TryGetValue(part, out long last) || now - last >= RepairLogMs)
+        {
+            _repairLogged[part] = now;
+            LinkLog.WindowRepaired(_log, _name, what);
         }
     }
 

@@ -5,7 +5,9 @@ namespace Vop.Links.Devices;
 /// <summary>
 /// A device's datapath on one dedicated, named thread: start, a stop doorbell the loop's epoll watches,
 /// an idempotent stop that joins, and the hot path's allocation accounting (bytes the thread allocated
-/// after its first 1,000 busy loops, which must stay 0).
+/// after its first 1,000 busy loops, which must stay 0). The thread is an exception boundary: anything
+/// that escapes the loop (a bug, or a peer's trick that validation missed) ends this pump as a
+/// <see cref="Crash"/>, which the device reports as a quarantine; it never ends the process.
 /// </summary>
 public abstract class PumpThread : IDisposable
 {
@@ -13,6 +15,7 @@ public abstract class PumpThread : IDisposable
     private Thread? _thread;
     private volatile bool _stopping;
     private long _warmAllocated = -1;
+    private Exception? _crash;
 
     protected PumpThread(string threadName)
     {
@@ -24,6 +27,9 @@ public abstract class PumpThread : IDisposable
 
     protected bool Stopping => _stopping;
 
+    /// <summary>What ended the loop by escaping it, or null.</summary>
+    public Exception? Crash => Volatile.Read(ref _crash);
+
     /// <summary>Bytes allocated by the pump thread after warm-up; -1 until warm.</summary>
     public long AllocatedAfterWarmup { get; private set; } = -1;
 
@@ -31,7 +37,7 @@ public abstract class PumpThread : IDisposable
 
     public void Start()
     {
-        _thread = new Thread(Run) { Name = _threadName, IsBackground = true };
+        _thread = new Thread(RunGuarded) { Name = _threadName, IsBackground = true };
         _thread.Start();
     }
 
@@ -53,6 +59,24 @@ public abstract class PumpThread : IDisposable
     {
         Stop();
         GC.SuppressFinalize(this);
+    }
+
+    private void RunGuarded()
+    {
+        try
+        {
+            Run();
+        }
+        catch (Exception e)
+        {
+            OnCrash(e);
+            Volatile.Write(ref _crash, e);
+        }
+    }
+
+    /// <summary>Runs on the pump thread when the loop threw: count it where the device's counters live.</summary>
+    protected virtual void OnCrash(Exception e)
+    {
     }
 
     /// <summary>The loop; returns when <see cref="Stopping"/> or on a quarantine.</summary>

@@ -56,6 +56,14 @@ public static unsafe class UnixSocket
         return null;
     }
 
+    /// <summary>The pid of the process at the other end of a connected socket (SO_PEERCRED), or -1; for log lines.</summary>
+    public static int PeerPid(SafeFd socket)
+    {
+        ucred cred;
+        var length = (socklen_t)sizeof(ucred);
+        return LibC.getsockopt(socket.Fd, LibC.SOL_SOCKET, LibC.SO_PEERCRED, &cred, &length) == 0 ? cred.pid : -1;
+    }
+
     /// <summary>Accepts one connection; null on EAGAIN/EINTR.</summary>
     public static SafeFd? Accept(SafeFd listener)
     {

@@ -238,6 +238,11 @@ public sealed class IvshmemClient : IDisposable
         catch (ObjectDisposedException)
         {
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Exception boundary: a server that sends garbage costs the connection, not the process.
+            LinkLog.ThreadFault(_log, $"ivshmem client {_path}", Faults.Describe(e));
+        }
 
         if (!_disposed)
         {

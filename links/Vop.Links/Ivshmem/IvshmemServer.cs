@@ -10,7 +10,9 @@ namespace Vop.Links.Ivshmem;
 /// An ivshmem-compatible server (what QEMU's contrib/ivshmem-server does) that also takes part as a
 /// local peer with id 0: it hands the window's fd and per-peer eventfds to every client, vop driver
 /// sides and QEMU ivshmem-doorbell devices alike. One thread accepts clients and watches their sockets;
-/// any byte or EOF from a client means it left.
+/// any byte or EOF from a client means it left. With <c>maxPeers</c> (1 for a vop link: one driver side)
+/// a client beyond it is closed at once, before it learns anything: it gets no fd, no doorbell of the
+/// admitted peer, and its coming and going touches nothing.
 /// </summary>
 public sealed unsafe class IvshmemServer : IDisposable
 {
@@ -22,10 +24,18 @@ public sealed unsafe class IvshmemServer : IDisposable
     private readonly EventFdDoorbell _stop = new();
     private SafeFd? _listener;
     private Thread? _thread;
+    private readonly int _maxPeers;
     private ushort _nextId = 1;
+    private long _refused;
 
-    public IvshmemServer(string socketPath, SafeFd shmFd, int vectors, ILogger? log = null)
+    public IvshmemServer(string socketPath, SafeFd shmFd, int vectors, ILogger? log = null, int maxPeers = int.MaxValue)
     {
+        if (maxPeers < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxPeers), "maxPeers must be at least 1");
+        }
+
+        _maxPeers = maxPeers;
         if (vectors is < 1 or > IvshmemProtocol.MaxVectors)
         {
             throw new ArgumentOutOfRangeException(nameof(vectors), $"vectors must be 1..{IvshmemProtocol.MaxVectors}");
@@ -50,6 +60,12 @@ public sealed unsafe class IvshmemServer : IDisposable
     public IvshmemPeer LocalPeer { get; }
 
     public string SocketPath => _path;
+
+    /// <summary>Clients closed unserved because <c>maxPeers</c> were already connected.</summary>
+    public long RefusedPeers => Interlocked.Read(ref _refused);
+
+    /// <summary>Raised on the server thread after a client was refused (closed unserved).</summary>
+    public event Action? PeerRefused;
 
     /// <summary>Raised on the server thread after a client got its fds.</summary>
     public event Action<IvshmemPeer>? PeerConnected;
@@ -79,6 +95,27 @@ public sealed unsafe class IvshmemServer : IDisposable
     }
 
     private void Run()
+    {
+        // Exception boundary: whatever a client does, the server keeps serving the link.
+        while (true)
+        {
+            try
+            {
+                Serve();
+                return;
+            }
+            catch (Exception e)
+            {
+                LinkLog.ThreadFault(_log, $"ivshmem server {_path}", Faults.Describe(e));
+                if (_stop.Wait(100))
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private void Serve()
     {
         var pfds = new pollfd[IvshmemProtocol.MaxVectors + 2];
         var order = new List<IvshmemPeer>();
@@ -138,7 +175,14 @@ public sealed unsafe class IvshmemServer : IDisposable
             if ((pfds[1].revents & LibC.POLLIN) != 0)
             {
                 SafeFd? client = UnixSocket.Accept(_listener);
-                if (client is not null)
+                if (client is not null && Full())
+                {
+                    Interlocked.Increment(ref _refused);
+                    LinkLog.ClientRefused(_log, _path, UnixSocket.PeerPid(client), _maxPeers);
+                    client.Dispose();
+                    PeerRefused?.Invoke();
+                }
+                else if (client is not null)
                 {
                     try
                     {
@@ -151,6 +195,14 @@ public sealed unsafe class IvshmemServer : IDisposable
                     }
                 }
             }
+        }
+    }
+
+    private bool Full()
+    {
+        lock (_gate)
+        {
+            return _peers.Count >= _maxPeers;
         }
     }
 

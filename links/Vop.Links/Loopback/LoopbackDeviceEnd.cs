@@ -7,7 +7,8 @@ namespace Vop.Links.Loopback;
 
 /// <summary>
 /// The device side of a loopback link: creates the window as a memfd and serves it, with eventfds,
-/// over an ivshmem-protocol socket. The most recently connected client is the driver side.
+/// over an ivshmem-protocol socket to exactly one client, the driver side (a vop, or a QEMU whose
+/// ivshmem-doorbell device carries a guest's vop); further clients are refused while it is connected.
 /// </summary>
 public sealed class LoopbackDeviceEnd : ILinkEnd
 {
@@ -18,7 +19,7 @@ public sealed class LoopbackDeviceEnd : ILinkEnd
     public LoopbackDeviceEnd(string name, string socketPath, ulong windowSize, int vectors, ILogger? log = null)
     {
         Window = SharedWindow.CreateMemfd($"vop-{name}", windowSize);
-        _server = new IvshmemServer(socketPath, Window.Fd!, vectors, log);
+        _server = new IvshmemServer(socketPath, Window.Fd!, vectors, log, maxPeers: 1);
         _toPeer = new ForwardingDoorbell[vectors];
         for (int v = 0; v < vectors; v++)
         {

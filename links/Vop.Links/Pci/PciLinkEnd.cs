@@ -72,6 +72,24 @@ public sealed class PciLinkEnd : ILinkEnd
 
     private void Poll()
     {
+        // Exception boundary: the poller only reads fixed offsets, but if anything escapes, the peer
+        // counts as gone (the supervisor ends the session) instead of the process ending.
+        try
+        {
+            PollLoop();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _attached = false;
+            Fault = e;
+        }
+    }
+
+    /// <summary>What ended the poller, if anything did.</summary>
+    public Exception? Fault { get; private set; }
+
+    private void PollLoop()
+    {
         WindowAccessor w = Window.Accessor;
         ulong theirs = _deviceSide ? WindowLayout.DriverDoorbells : WindowLayout.DeviceDoorbells;
         ulong peerState = _deviceSide ? WindowLayout.DriverSideState : WindowLayout.DeviceSideState;

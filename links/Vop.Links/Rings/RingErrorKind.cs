@@ -20,6 +20,7 @@ public enum RingErrorKind
     Feature = 11,     // feature negotiation garbage
     BadLayout = 12,   // ring placement outside the window, misaligned or overlapping
     Control = 13,     // a device's control message broke its protocol (virtio-console: unknown port, bad event, oversize)
+    PumpFault = 14,   // an exception escaped a pump (a bug, or a case validation missed): the device stops
 }
 
 public static class RingErrorKindNames
@@ -27,7 +28,7 @@ public static class RingErrorKindNames
     private static readonly string[] s_names =
     [
         "none", "bad_head", "bad_next", "loop", "indirect", "out_of_window", "avail_jump",
-        "desc_order", "used_id", "used_len", "used_jump", "feature", "bad_layout", "control",
+        "desc_order", "used_id", "used_len", "used_jump", "feature", "bad_layout", "control", "pump_fault",
     ];
 
     /// <summary>The Prometheus label value of <paramref name="kind"/>.</summary>

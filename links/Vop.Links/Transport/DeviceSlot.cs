@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Vop.Links.Rings;
 using Vop.Links.Windows;
 
@@ -28,6 +29,9 @@ public sealed class DeviceSlot
     private uint _lastSeq;
     private uint _accepted;
     private uint _generation;
+    private uint _configGeneration;
+    private byte[] _config = [];
+    private bool _removed;
 
     public DeviceSlot(in WindowAccessor window, int index, DeviceType type, ulong features, IReadOnlyList<SplitRingLayout> queues, IReadOnlyList<ushort> vectors)
     {
@@ -84,45 +88,93 @@ public sealed class DeviceSlot
             throw new ArgumentException($"config space of {config.Length} bytes exceeds {WindowLayout.MaxConfigSize}", nameof(config));
         }
 
-        _window.WriteU32Release(_slot + WindowLayout.SlotDeviceType, 0);
-        _window.WriteU16(_slot + WindowLayout.SlotQueueCount, (ushort)Queues.Count);
-        _window.WriteU16(_slot + WindowLayout.SlotConfigSize, (ushort)config.Length);
-        _window.WriteU64(_slot + WindowLayout.SlotDeviceFeatures, DeviceFeatures);
-        _window.Clear(_slot + WindowLayout.SlotConfig, WindowLayout.MaxConfigSize);
-        config.CopyTo(_window.Bytes(_slot + WindowLayout.SlotConfig, config.Length));
-        _window.WriteU32(_slot + WindowLayout.SlotConfigGeneration, 0);
-        _window.Clear(_slot + WindowLayout.SlotQueues, (ulong)WindowLayout.MaxQueuesPerDevice * WindowLayout.QueueEntrySize);
-        for (int q = 0; q < Queues.Count; q++)
-        {
-            ulong e = WindowLayout.QueueEntry(Index, q);
-            _window.WriteU16(e + WindowLayout.QueueSize, Queues[q].Size);
-            _window.WriteU16(e + WindowLayout.QueueVector, Vectors[q]);
-            _window.WriteU64(e + WindowLayout.QueueDescOffset, Queues[q].DescOffset);
-            _window.WriteU64(e + WindowLayout.QueueAvailOffset, Queues[q].AvailOffset);
-            _window.WriteU64(e + WindowLayout.QueueUsedOffset, Queues[q].UsedOffset);
-        }
-
+        _config = config.ToArray();
+        _configGeneration = 0;
         _accepted = 0;
         NegotiatedFeatures = 0;
         _lastSeq = _window.ReadU32Acquire(_slot + WindowLayout.SlotStatusSeq);
-        _window.WriteU32(_slot + WindowLayout.SlotDeviceStatus, 0);
-        _window.WriteU32(_slot + WindowLayout.SlotStatusAck, _lastSeq);
-        _window.WriteU32(_slot + WindowLayout.SlotDeviceGeneration, ++_generation);
+        _generation++;
+        Publish();
+    }
+
+    /// <summary>
+    /// True when every device-owned field of the slot (offsets 0..0x300) still holds what we wrote. The
+    /// driver never writes there, so a difference is damage: a stray write, a scribbling peer.
+    /// </summary>
+    public bool IsIntact()
+    {
+        if (_removed)
+        {
+            return true;
+        }
+
+        Span<byte> expected = stackalloc byte[DeviceOwnedBytes];
+        Render(expected);
+        return _window.Bytes(_slot, DeviceOwnedBytes).SequenceEqual(expected);
+    }
+
+    /// <summary>Rewrites the device-owned fields as we last wrote them, the type last, like an insert.</summary>
+    public void Repair() => Publish();
+
+    private const int DeviceOwnedBytes = (int)WindowLayout.SlotDriverFeatures;
+
+    private void Publish()
+    {
+        Span<byte> image = stackalloc byte[DeviceOwnedBytes];
+        Render(image);
+        _window.WriteU32Release(_slot + WindowLayout.SlotDeviceType, 0);
+        image[4..].CopyTo(_window.Bytes(_slot + 4, DeviceOwnedBytes - 4));
         _window.WriteU32Release(_slot + WindowLayout.SlotDeviceType, (uint)Type);
+    }
+
+    /// <summary>The device-owned part of the slot as it should read now: layout of docs/wire-format.md.</summary>
+    private void Render(Span<byte> image)
+    {
+        image.Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(image[(int)WindowLayout.SlotDeviceType..], (uint)Type);
+        BinaryPrimitives.WriteUInt16LittleEndian(image[(int)WindowLayout.SlotQueueCount..], (ushort)Queues.Count);
+        BinaryPrimitives.WriteUInt16LittleEndian(image[(int)WindowLayout.SlotConfigSize..], (ushort)_config.Length);
+        BinaryPrimitives.WriteUInt64LittleEndian(image[(int)WindowLayout.SlotDeviceFeatures..], DeviceFeatures);
+        BinaryPrimitives.WriteUInt32LittleEndian(image[(int)WindowLayout.SlotConfigGeneration..], _configGeneration);
+        BinaryPrimitives.WriteUInt32LittleEndian(image[(int)WindowLayout.SlotDeviceStatus..], _accepted);
+        BinaryPrimitives.WriteUInt32LittleEndian(image[(int)WindowLayout.SlotDeviceGeneration..], _generation);
+        BinaryPrimitives.WriteUInt32LittleEndian(image[(int)WindowLayout.SlotStatusAck..], _lastSeq);
+        _config.CopyTo(image[(int)WindowLayout.SlotConfig..]);
+        for (int q = 0; q < Queues.Count; q++)
+        {
+            Span<byte> e = image[(int)(WindowLayout.SlotQueues + ((ulong)q * WindowLayout.QueueEntrySize))..];
+            BinaryPrimitives.WriteUInt16LittleEndian(e[(int)WindowLayout.QueueSize..], Queues[q].Size);
+            BinaryPrimitives.WriteUInt16LittleEndian(e[(int)WindowLayout.QueueVector..], Vectors[q]);
+            BinaryPrimitives.WriteUInt64LittleEndian(e[(int)WindowLayout.QueueDescOffset..], Queues[q].DescOffset);
+            BinaryPrimitives.WriteUInt64LittleEndian(e[(int)WindowLayout.QueueAvailOffset..], Queues[q].AvailOffset);
+            BinaryPrimitives.WriteUInt64LittleEndian(e[(int)WindowLayout.QueueUsedOffset..], Queues[q].UsedOffset);
+        }
     }
 
     /// <summary>Rewrites config space under the generation counter (odd while writing, virtio 2.5.1).</summary>
     public void UpdateConfig(ReadOnlySpan<byte> config)
     {
+        if (config.Length > WindowLayout.MaxConfigSize)
+        {
+            throw new ArgumentException($"config space of {config.Length} bytes exceeds {WindowLayout.MaxConfigSize}", nameof(config));
+        }
+
         ulong g = _slot + WindowLayout.SlotConfigGeneration;
-        uint gen = _window.ReadU32(g);
-        _window.WriteU32Release(g, gen | 1);
-        config.CopyTo(_window.Bytes(_slot + WindowLayout.SlotConfig, Math.Min(config.Length, WindowLayout.MaxConfigSize)));
-        _window.WriteU32Release(g, (gen | 1) + 1);
+        _window.WriteU32Release(g, _configGeneration | 1);
+        _window.Clear(_slot + WindowLayout.SlotConfig, WindowLayout.MaxConfigSize);
+        config.CopyTo(_window.Bytes(_slot + WindowLayout.SlotConfig, config.Length));
+        _config = config.ToArray();
+        _window.WriteU16(_slot + WindowLayout.SlotConfigSize, (ushort)config.Length);
+        _configGeneration = (_configGeneration | 1) + 1;
+        _window.WriteU32Release(g, _configGeneration);
     }
 
     /// <summary>Removes the device from the table.</summary>
-    public void Remove() => _window.WriteU32Release(_slot + WindowLayout.SlotDeviceType, 0);
+    public void Remove()
+    {
+        _removed = true;
+        _window.WriteU32Release(_slot + WindowLayout.SlotDeviceType, 0);
+    }
 
     /// <summary>Sets NEEDS_RESET: the driver must reset the device before it is used again.</summary>
     public void RequestReset()

@@ -16,6 +16,7 @@ public sealed class SideStateBlock
     private readonly WindowAccessor _window;
     private readonly ulong _offset;
     private ulong _heartbeat;
+    private bool _running;
 
     public SideStateBlock(in WindowAccessor window, ulong offset)
     {
@@ -41,12 +42,35 @@ public sealed class SideStateBlock
         _window.WriteU32(_offset + WindowLayout.SideProcessId, (uint)Environment.ProcessId);
         _heartbeat = _window.ReadU64(_offset + WindowLayout.SideHeartbeat);
         _window.WriteU32Release(_offset + WindowLayout.SideStateWord, (uint)SideState.Running);
+        _running = true;
+    }
+
+    /// <summary>
+    /// True unless our running block was overwritten: state, epoch or pid differ from what we wrote (the
+    /// heartbeat needs no check, every <see cref="Beat"/> rewrites it from our own count).
+    /// </summary>
+    public bool IsIntact() =>
+        !_running ||
+        (_window.ReadU32Acquire(_offset + WindowLayout.SideStateWord) == (uint)SideState.Running &&
+         _window.ReadU32(_offset + WindowLayout.SideEpoch) == Epoch &&
+         _window.ReadU32(_offset + WindowLayout.SideProcessId) == (uint)Environment.ProcessId);
+
+    /// <summary>Rewrites a damaged running block with the same epoch: we did not restart.</summary>
+    public void Repair()
+    {
+        _window.WriteU32(_offset + WindowLayout.SideEpoch, Epoch);
+        _window.WriteU32(_offset + WindowLayout.SideProcessId, (uint)Environment.ProcessId);
+        _window.WriteU32Release(_offset + WindowLayout.SideStateWord, (uint)SideState.Running);
     }
 
     /// <summary>Bumps the heartbeat; call periodically while running.</summary>
     public void Beat() => _window.WriteU64Release(_offset + WindowLayout.SideHeartbeat, ++_heartbeat);
 
-    public void Stop() => _window.WriteU32Release(_offset + WindowLayout.SideStateWord, (uint)SideState.Stopped);
+    public void Stop()
+    {
+        _running = false;
+        _window.WriteU32Release(_offset + WindowLayout.SideStateWord, (uint)SideState.Stopped);
+    }
 
     /// <summary>Reads a side's block (ours or the peer's).</summary>
     public static SideSnapshot Read(in WindowAccessor window, ulong offset)

@@ -28,20 +28,11 @@ public static class WindowHeader
             throw new ArgumentException($"window of {w.Size} bytes is too small for a {ringAreaSize}-byte ring area and a buffer region");
         }
 
+        var geometry = new WindowGeometry(w.Size, ringStart, ringAreaSize, new BufferRegion(bufferStart, w.Size - bufferStart));
         w.WriteU32Release(WindowLayout.HeaderMagic, 0);
         w.Clear(0, bufferStart);
-        w.WriteU16(WindowLayout.HeaderVersionMajor, WindowLayout.VersionMajor);
-        w.WriteU16(WindowLayout.HeaderVersionMinor, WindowLayout.VersionMinor);
-        w.WriteU64(WindowLayout.HeaderWindowSize, w.Size);
-        w.WriteU32(WindowLayout.HeaderTableOffset, (uint)WindowLayout.TableOffset);
-        w.WriteU16(WindowLayout.HeaderSlotCount, WindowLayout.SlotCount);
-        w.WriteU16(WindowLayout.HeaderSlotSize, WindowLayout.SlotSize);
-        w.WriteU64(WindowLayout.HeaderRingAreaOffset, ringStart);
-        w.WriteU64(WindowLayout.HeaderRingAreaSize, ringAreaSize);
-        w.WriteU64(WindowLayout.HeaderBufferOffset, bufferStart);
-        w.WriteU64(WindowLayout.HeaderBufferSize, w.Size - bufferStart);
-        w.WriteU32Release(WindowLayout.HeaderMagic, WindowLayout.Magic);
-        return new WindowGeometry(w.Size, ringStart, ringAreaSize, new BufferRegion(bufferStart, w.Size - bufferStart));
+        HeaderImage.Write(w, geometry);
+        return geometry;
     }
 
     /// <summary>

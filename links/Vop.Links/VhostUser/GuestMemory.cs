@@ -73,8 +73,15 @@ public sealed unsafe class GuestMemory : IDisposable
                 }
             }
 
-            // A region past the end of its file would SIGBUS on first touch: refuse it here. (A front-end that
-            // shrinks the file later is refused by QEMU's sealed memfds, not by anything vop can check.)
+            // A memfd that could shrink later would SIGBUS us then: it must carry F_SEAL_SHRINK (QEMU's
+            // memory-backend-memfd seals by default) or still accept it from us. A file-backed region
+            // (hugetlbfs, /dev/shm) cannot be sealed; only its owner, the front-end, can shrink it (docs).
+            if (MemorySeals.IsMemfd(fds[i]) && MemorySeals.EnsureCannotShrink(fds[i]) is string unsealed)
+            {
+                throw new InvalidDataException($"memory region {i}: {unsealed}");
+            }
+
+            // A region past the end of its file would SIGBUS on first touch: refuse it here.
             long fileSize = LibC.lseek(fds[i].Fd, 0, LibC.SEEK_END);
             if (fileSize >= 0 && (ulong)fileSize < r.MmapOffset + r.Size)
             {

@@ -84,12 +84,28 @@ public sealed class VhostUserLink : IDisposable
 
     private void Run()
     {
+        // Exception boundary: a fault ends at most the front-end's connection, never the process.
         while (!_stopping)
+        {
+            try
+            {
+                RunOnce();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LinkLog.ThreadFault(_log, $"vhost-user {_socketPath}", Faults.Describe(e));
+                _stop.Wait(250);
+            }
+        }
+    }
+
+    private void RunOnce()
+    {
         {
             SafeFd? socket = _listen ? AcceptOne() : ConnectOne();
             if (socket is null)
             {
-                continue;
+                return;
             }
 
             Connections++;
@@ -141,6 +157,12 @@ public sealed class VhostUserLink : IDisposable
                     catch (Exception e) when (e is IOException or EndOfStreamException)
                     {
                         return e.Message;
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        // A message we did not foresee: drop this front-end's connection, keep the link.
+                        LinkLog.ThreadFault(_log, $"vhost-user {_socketPath}", Faults.Describe(e));
+                        return "contained fault";
                     }
                 }
                 else if (_listener is not null && fd == _listener.Fd && UnixSocket.Accept(_listener) is { } extra)

@@ -42,7 +42,10 @@ public sealed unsafe class SharedWindow : IDisposable
         }
     }
 
-    /// <summary>Creates a memfd of <paramref name="size"/> bytes and maps it shared.</summary>
+    /// <summary>
+    /// Creates a memfd of <paramref name="size"/> bytes, seals it against resizing (so nobody it is handed to
+    /// can shrink it under our mapping) and maps it shared.
+    /// </summary>
     public static SharedWindow CreateMemfd(string name, ulong size)
     {
         CheckPlatform();
@@ -51,13 +54,14 @@ public sealed unsafe class SharedWindow : IDisposable
         int fd;
         fixed (byte* p = nameBytes)
         {
-            fd = Errno.Check(LibC.memfd_create(p, LibC.MFD_CLOEXEC), $"memfd_create({name})");
+            fd = Errno.Check(LibC.memfd_create(p, LibC.MFD_CLOEXEC | LibC.MFD_ALLOW_SEALING), $"memfd_create({name})");
         }
 
         var owned = new SafeFd(fd);
         try
         {
             Errno.Check(LibC.ftruncate(fd, (off_t)(long)size), $"ftruncate(memfd {name}, {size})");
+            MemorySeals.SealOwn(owned, $"memfd {name}");
             return Map(owned, 0, size, $"memfd:{name}");
         }
         catch
@@ -67,24 +71,36 @@ public sealed unsafe class SharedWindow : IDisposable
         }
     }
 
-    /// <summary>Maps an fd received from a peer (ivshmem server's shm fd). Takes ownership of <paramref name="fd"/>.</summary>
+    /// <summary>
+    /// Maps an fd received from a peer (ivshmem server's shm fd). Takes ownership of <paramref name="fd"/>.
+    /// The fd must not be able to shrink (<see cref="MemorySeals.EnsureCannotShrink"/>): otherwise the
+    /// peer could turn our next access into SIGBUS. Throws <see cref="LinkRefusedException"/> when it can.
+    /// </summary>
     public static SharedWindow MapFd(SafeFd fd, ulong offset, ulong size, string description)
     {
         CheckPlatform();
         CheckSize(size);
+        if (MemorySeals.EnsureCannotShrink(fd) is string unsafeMemory)
+        {
+            fd.Dispose();
+            throw new LinkRefusedException(LinkCounters.Refusal.UnsealedMemory, $"{description}: {unsafeMemory}");
+        }
+
         return Map(fd, offset, size, description);
     }
 
     /// <summary>
     /// Maps <paramref name="size"/> bytes of <paramref name="path"/> at <paramref name="offset"/>; with
-    /// <paramref name="create"/> the file is created and grown to offset+size when shorter.
+    /// <paramref name="create"/> the file is created (mode 0600, never through a symlink) and grown to
+    /// offset+size when shorter. The file must belong to us (or root) and be writable by nobody else
+    /// (<see cref="MemorySeals.CheckWindowFile"/>): throws <see cref="LinkRefusedException"/> otherwise.
     /// </summary>
     public static SharedWindow OpenFile(string path, ulong offset, ulong size, bool create)
     {
         CheckPlatform();
         CheckSize(size);
         byte[] pathBytes = Encoding.UTF8.GetBytes(path + "\0");
-        int flags = LibC.O_RDWR | LibC.O_CLOEXEC | (create ? LibC.O_CREAT : 0);
+        int flags = LibC.O_RDWR | LibC.O_CLOEXEC | (create ? LibC.O_CREAT | LibC.O_NOFOLLOW : 0);
         int fd;
         fixed (byte* p = pathBytes)
         {
@@ -94,6 +110,11 @@ public sealed unsafe class SharedWindow : IDisposable
         var owned = new SafeFd(fd);
         try
         {
+            if (MemorySeals.CheckWindowFile(owned, path) is string unsafeFile)
+            {
+                throw new LinkRefusedException(LinkCounters.Refusal.UnsafeWindowFile, unsafeFile);
+            }
+
             if (create)
             {
                 var length = new FileInfo(path).Length;

@@ -52,7 +52,7 @@ internal sealed unsafe class NetDevicePump : NetPump
         }
     }
 
-    public override RingErrorKind Fault => _rx.Fault != RingErrorKind.None ? _rx.Fault : _tx.Fault;
+    protected override RingErrorKind QueueFault => _rx.Fault != RingErrorKind.None ? _rx.Fault : _tx.Fault;
 
     protected override void Run()
     {

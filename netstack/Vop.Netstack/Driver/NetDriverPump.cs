@@ -53,7 +53,7 @@ internal sealed unsafe class NetDriverPump : NetPump
         _txBase = session.Buffers.Carve(_tx.Size, _txSize);
     }
 
-    public override RingErrorKind Fault => _rx.Fault != RingErrorKind.None ? _rx.Fault : _tx.Fault;
+    protected override RingErrorKind QueueFault => _rx.Fault != RingErrorKind.None ? _rx.Fault : _tx.Fault;
 
     protected override void Run()
     {

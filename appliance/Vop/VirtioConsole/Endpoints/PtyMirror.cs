@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Tmds.Linux;
 using Vop.Links.Interop;
+using Vop.Links;
 
 namespace Vop.Appliance.VirtioConsole.Endpoints;
 
@@ -51,8 +52,7 @@ public sealed unsafe class PtyMirror : IDisposable
         }
 
         File.CreateSymbolicLink(link, Path);
-        _reader = new Thread(() => Read(input)) { Name = "vop-console-pty", IsBackground = true };
-        _reader.Start();
+        _reader = Faults.StartGuarded("vop-console-pty", () => Read(input));
     }
 
     /// <summary>The slave device (/dev/pts/N); the symlink points here.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Tmds.Linux;
 using Vop.Links.Interop;
+using Vop.Links;
 
 namespace Vop.Appliance.VirtioConsole.Endpoints;
 
@@ -26,8 +27,7 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
     {
         _inbound = NewInbound(64 * 1024);
         _command = command.Length > 0 ? command : ["/bin/login"];
-        _supervisor = new Thread(Supervise) { Name = $"vop-port-{name}-pty", IsBackground = true };
-        _supervisor.Start();
+        _supervisor = Faults.StartGuarded($"vop-port-{name}-pty", Supervise);
     }
 
     public override int InboundSpace => _inbound.Space;
@@ -111,8 +111,7 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
         _child = child;
         _inbound.Clear();
         LocalOpen = true;
-        var writer = new Thread(() => WriteLoop(fd, child)) { Name = $"vop-port-{Name}-pty-out", IsBackground = true };
-        writer.Start();
+        var writer = Faults.StartGuarded($"vop-port-{Name}-pty-out", () => WriteLoop(fd, child));
 
         var buffer = new byte[4096];
         fixed (byte* p = buffer)

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
+using Vop.Links;
 
 namespace Vop.Appliance.VirtioConsole.Endpoints;
 
@@ -51,8 +52,7 @@ public sealed class SocketPortEndpoint : PortEndpoint
             });
         }
 
-        _acceptor = new Thread(Accept) { Name = $"vop-port-{name}-accept", IsBackground = true };
-        _acceptor.Start();
+        _acceptor = Faults.StartGuarded($"vop-port-{name}-accept", Accept);
     }
 
     public string SocketPath => _path;
@@ -260,8 +260,8 @@ public sealed class SocketPortEndpoint : PortEndpoint
 
         public void Start()
         {
-            new Thread(ReadLoop) { Name = "vop-port-client-in", IsBackground = true }.Start();
-            new Thread(WriteLoop) { Name = "vop-port-client-out", IsBackground = true }.Start();
+            Faults.StartGuarded("vop-port-client-in", ReadLoop);
+            Faults.StartGuarded("vop-port-client-out", WriteLoop);
         }
 
         public void CloseAfterDrain() => _closing = true;

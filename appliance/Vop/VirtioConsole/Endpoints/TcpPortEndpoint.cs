@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Vop.Links;
 
 namespace Vop.Appliance.VirtioConsole.Endpoints;
 
@@ -85,8 +86,8 @@ public sealed class TcpPortEndpoint : PortEndpoint
         var session = new Session(socket);
         _session = session;
         LocalOpen = true;
-        new Thread(() => FromTcp(session)) { Name = $"vop-port-{Name}-in", IsBackground = true }.Start();
-        new Thread(() => ToTcp(session)) { Name = $"vop-port-{Name}-out", IsBackground = true }.Start();
+        Faults.StartGuarded($"vop-port-{Name}-in", () => FromTcp(session));
+        Faults.StartGuarded($"vop-port-{Name}-out", () => ToTcp(session));
     }
 
     private void FromTcp(Session s)
