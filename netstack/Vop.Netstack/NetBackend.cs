@@ -41,6 +41,8 @@ public abstract class NetBackend : IDisposable
 
     private protected TapDevice Tap { get; }
 
+    private protected ILogger Log => _log;
+
     /// <summary>Starts a session's pump, then sets carrier.</summary>
     private protected void Run(NetPump pump, bool carrier, ulong negotiated)
     {

@@ -10,6 +10,9 @@ internal static partial class NetLog
     [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "tap {Tap}: pump stopped: {Reason}")]
     public static partial void PumpFailed(ILogger logger, string tap, string reason);
 
+    [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "tap {Tap}: the device offers MTU {Offered}, above a TAP's largest ({Max}); using {Max}")]
+    public static partial void MtuClamped(ILogger logger, string tap, int offered, int max);
+
     [LoggerMessage(EventId = 204, Level = LogLevel.Error, Message = "tap {Tap}: pump crashed, device stopped: {Error}")]
     public static partial void PumpCrashed(ILogger logger, string tap, string error);
 

@@ -120,6 +120,9 @@ public sealed class HostileConsoleTests : IDisposable
         Assert.Equal(1, _deviceSide.Quarantines);
         Assert.False(_deviceSide.IsLive(0));
 
+        // Counted where vop_ring_errors_total{kind="control"} reads it: the control queue the message came in on.
+        Assert.Equal(1, _console.Stats[ConsoleProtocol.ControlTransmitQueue].RingErrors[(int)RingErrorKind.Control]);
+
         // A reset brings the device back.
         var again = new FakeDriver(_link);
         Assert.False(again.Slot.NeedsReset);

@@ -373,9 +373,9 @@ public static partial class ConfigLoader
         }
 
         int mtu = d.Mtu ?? 1500;
-        if (mtu is < 68 or > 65535)
+        if (mtu is < 68 or > TapDevice.MaxMtu)
         {
-            throw new ConfigException($"{path}: {at}.mtu: {mtu} must be 68..65535");
+            throw new ConfigException($"{path}: {at}.mtu: {mtu} must be 68..{TapDevice.MaxMtu} (a TAP's largest MTU is 65535 minus the 14-byte Ethernet header)");
         }
 
         int queueSize = d.QueueSize ?? 256;

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Vop.Links.Devices;
 using Vop.Links.Transport;
+using Vop.Netstack.Tap;
 using Vop.Netstack.Virtio;
 
 namespace Vop.Netstack.Driver;
@@ -33,6 +34,12 @@ public sealed class NetDriverBackend : NetBackend, IDriverBackend
         NetConfig config = NetConfig.Decode(session.Slot.Config);
         ulong f = session.Negotiated;
         int mtu = (f & NetFeatures.Mtu) != 0 && config.Mtu >= 68 ? config.Mtu : _options.FallbackMtu;
+        if (mtu > TapDevice.MaxMtu)
+        {
+            // virtio allows up to 65535; a TAP stops at 65521. Frames that large cannot come from our TAP anyway.
+            NetLog.MtuClamped(Log, TapName, mtu, TapDevice.MaxMtu);
+            mtu = TapDevice.MaxMtu;
+        }
         if ((f & NetFeatures.Mac) != 0)
         {
             Tap.SetMac(config.Mac);

@@ -14,6 +14,9 @@ public sealed unsafe class TapDevice : IDisposable
 {
     public const int VnetHeaderSize = 12;
 
+    /// <summary>The largest MTU a TAP takes: drivers/net/tun.c sets max_mtu = 65535 - ETH_HLEN.</summary>
+    public const int MaxMtu = 65535 - 14;
+
     private readonly SafeFd _fd;
 
     private TapDevice(SafeFd fd, string name)
