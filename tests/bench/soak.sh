@@ -148,7 +148,7 @@ KI=0 HI=0
 
 declare -A KILLS=() RECOVERED=() RTIMES=() UNEXPECTED=() GROWTH_RSS=() GROWTH_FD=()
 for s in host card; do KILLS[$s]=0; RECOVERED[$s]=0; RTIMES[$s]=""; UNEXPECTED[$s]=0; done
-HOSTILE=0 HOSTILE_DISTURBED=0 HOSTILE_UNRECOVERED=0 SECOND_ADMITTED=0 TRUNCATE_OK=0
+HOSTILE=0 HOSTILE_DISTURBED=0 HOSTILE_UNRECOVERED=0 SECOND_ADMITTED=0 TRUNCATE_OK=0 TRUNCATE_REFUSED=0
 pid_of() { if [[ $1 == host ]]; then echo "$HOST_PID"; else echo "$CARD_PID"; fi; }
 start_side() { if [[ $1 == host ]]; then start_host; else start_card; fi; }
 
@@ -185,35 +185,61 @@ kill_side() {
     local victim=$1 peer pid t r
     peer=$([[ $victim == card ]] && echo host || echo card)
     pid=$(pid_of "$victim")
-    t=$(now_ms)
     kill -9 "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
+    local also=""
+    if [[ $victim == card ]] && ((KILLS[$peer] % 2 == 1)); then
+        # The host has no client now, so truncate-shm is admitted and meets the memfd's seals.
+        sleep 0.5
+        attack truncate-shm
+        also=" (truncate-shm as the only client meanwhile: ${WHAT% })"
+        sleep 1
+        if ! alive "$HOST_PID"; then
+            wait "$HOST_PID" 2>/dev/null
+            UNEXPECTED[host]=$((UNEXPECTED[host] + 1))
+            FAILED=1
+            also+=" which crashed the host"
+            start_host
+        fi
+    fi
+    # Recovery is timed from the restart (the same instant as the kill unless a session ran between).
+    t=$(now_ms)
     start_side "$victim"
     KILLS[$peer]=$((KILLS[$peer] + 1))
     if r=$(recovered "$t"); then
         RECOVERED[$peer]=$((RECOVERED[$peer] + 1))
         RTIMES[$peer]+="$r "
-        ev "killed $victim (pid $pid), restarted, link back after ${r}s"
+        ev "killed $victim (pid $pid)$also, restarted, link back after ${r}s"
     else
         FAILED=1
-        ev "killed $victim (pid $pid), restarted, link NOT back within ${RECOVERY_S}s"
+        ev "killed $victim (pid $pid)$also, restarted, link NOT back within ${RECOVERY_S}s"
     fi
 }
 
-# One hostile session against the link socket, alternating the two attacks, then a recovery check.
-hostile() {
-    local out="$DIR/hostile.out" t r
+# One session of the hostile peer against the link socket; WHAT = the facts it reported, on one line.
+WHAT=
+attack() {
+    local out="$DIR/hostile.out"
     HOSTILE=$((HOSTILE + 1))
-    t=$(now_ms)
-    if ((HOSTILE % 2 == 1)); then
+    if [[ $1 == second-client ]]; then
         timeout 30 dotnet $HP_DLL second-client --socket "$DIR/link.sock" --hold-ms 2000 >"$out" 2>&1
         grep -q '^admitted=[1-9]' "$out" && SECOND_ADMITTED=$((SECOND_ADMITTED + 1))
     else
         timeout 30 dotnet $HP_DLL truncate-shm --socket "$DIR/link.sock" --size 4096 >"$out" 2>&1
         grep -q '^truncate=ok' "$out" && TRUNCATE_OK=$((TRUNCATE_OK + 1))
+        grep -q '^truncate=refused' "$out" && TRUNCATE_REFUSED=$((TRUNCATE_REFUSED + 1))
     fi
-    { echo "=== session $HOSTILE $(date +%T)"; cat "$out"; } >>"$DIR/hostile.log"
-    local what; what=$(grep -E '^(admitted|doorbells_seen|seals|truncate)=' "$out" | tr '\n' ' ')
+    { echo "=== session $HOSTILE: $1 $(date +%T)"; cat "$out"; } >>"$DIR/hostile.log"
+    WHAT="$1 $(grep -E '^(admitted|doorbells_seen|seals|truncate)=' "$out" | tr '\n' ' ')"
+}
+
+# A scheduled hostile session (the two attacks in turn, as an extra client), then a recovery check.
+NEXT_ATTACK=0
+hostile() {
+    local t r what
+    t=$(now_ms)
+    if ((NEXT_ATTACK++ % 2 == 0)); then attack second-client; else attack truncate-shm; fi
+    what=$WHAT
     sleep 1
     if check_unexpected && ((DIED == 0)) && ip netns exec $ID-h ping -c 1 -W 2 $CARD_IP >/dev/null 2>&1; then
         ev "hostile session $HOSTILE: ${what}link undisturbed"
@@ -304,6 +330,7 @@ host_unexpected_exits=${UNEXPECTED[host]}
 card_unexpected_exits=${UNEXPECTED[card]}
 hostile_second_client_admitted=$SECOND_ADMITTED
 hostile_truncate_ok=$TRUNCATE_OK
+hostile_truncate_refused=$TRUNCATE_REFUSED
 hostile_disturbed=$HOSTILE_DISTURBED
 hostile_unrecovered=$HOSTILE_UNRECOVERED
 FIG

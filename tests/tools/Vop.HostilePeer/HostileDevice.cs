@@ -30,12 +30,12 @@ internal sealed class HostileDevice
     private const ulong Line = 64;
     private static readonly byte[] Mac = [0x52, 0x54, 0x00, 0x6f, 0x70, 0x01];
 
-    private readonly SharedWindow _window;
+    private readonly WindowAccessor _window;
     private readonly HostileLayout _layout;
     private SideStateBlock? _state;
     private DeviceSlot? _slot;
 
-    public HostileDevice(SharedWindow window, HostileLayout layout)
+    public HostileDevice(WindowAccessor window, HostileLayout layout)
     {
         _window = window;
         _layout = layout;
@@ -67,7 +67,7 @@ internal sealed class HostileDevice
     /// <summary>Writes header, device slot and state block afresh (also after a driver left, as vop's device side does).</summary>
     public void LayOut()
     {
-        WindowAccessor w = _window.Accessor;
+        WindowAccessor w = _window;
         WindowGeometry geometry = WindowHeader.Initialize(w, 4096 + (2 * RingAreaAllocator.BytesFor(QueueSize)));
         var rings = new RingAreaAllocator(geometry);
         SplitRingLayout rx = rings.Allocate(QueueSize);

@@ -50,7 +50,7 @@ internal static class PciDevice
 
         using var cancel = new CancellationTokenSource();
         using IDisposable signals = Report.StopOnSignals(cancel, durationMs);
-        var device = new HostileDevice(end.Window, layout);
+        var device = new HostileDevice(end.Window.Accessor, layout);
         int arrivals = 0, departures = 0;
         bool attached = false;
         try

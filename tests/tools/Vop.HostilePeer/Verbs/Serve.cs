@@ -1,16 +1,14 @@
 using System.CommandLine;
-using System.Text;
 using Tmds.Linux;
-using Vop.Links.Interop;
 using Vop.Links.Ivshmem;
-using Vop.Links.Windows;
 
 namespace Vop.HostilePeer.Verbs;
 
 /// <summary>
 /// serve: a hostile device side on a loopback link. Serves a memfd window with the project's own
-/// ivshmem server, lays it out per --layout and answers the driver's handshake; with --unsealed and
-/// --truncate-after-ms it shrinks the memfd under the driver's mapping.
+/// ivshmem server (which admits any number of clients), lays it out per --layout and answers the
+/// driver's handshake; with --truncate-after-ms it shrinks the memfd under the driver's mapping, which
+/// works when neither we (--unsealed) nor the driver (--unsealable) sealed it.
 /// </summary>
 internal static class Serve
 {
@@ -21,18 +19,20 @@ internal static class Serve
         var socket = new Option<string>("--socket") { Description = "ivshmem-protocol socket to serve", Required = true };
         var windowSize = new Option<string>("--window-size") { Description = "window bytes (K/M/G suffix)", DefaultValueFactory = _ => "64M" };
         var vectors = new Option<int>("--vectors") { Description = "doorbell vectors per peer", DefaultValueFactory = _ => 16 };
-        var unsealed = new Option<bool>("--unsealed") { Description = "do not seal the memfd against shrinking and growing" };
+        var unsealed = new Option<bool>("--unsealed") { Description = "do not seal the memfd (a driver may still seal it on receipt)" };
+        var unsealable = new Option<bool>("--unsealable") { Description = "make the memfd without MFD_ALLOW_SEALING, so nobody can seal it" };
         var truncateAfter = new Option<int>("--truncate-after-ms") { Description = "shrink the memfd to 4096 bytes after this long (-1: never)", DefaultValueFactory = _ => -1 };
         var layout = new Option<string>("--layout") { Description = "normal, dup-vector, zero-vector, queue-over-header|state|table|buffers", DefaultValueFactory = _ => "normal" };
         var duration = new Option<int>("--duration-ms") { Description = "run this long (default: until SIGTERM/SIGINT)", DefaultValueFactory = _ => -1 };
-        var command = new Command("serve", "hostile device side on a loopback (ivshmem-protocol) link") { socket, windowSize, vectors, unsealed, truncateAfter, layout, duration };
+        var command = new Command("serve", "hostile device side on a loopback (ivshmem-protocol) link") { socket, windowSize, vectors, unsealed, unsealable, truncateAfter, layout, duration };
         command.SetAction(p => Run(
-            p.GetValue(socket)!, p.GetValue(windowSize)!, p.GetValue(vectors), p.GetValue(unsealed),
+            p.GetValue(socket)!, p.GetValue(windowSize)!, p.GetValue(vectors),
+            p.GetValue(unsealable) ? MemfdSealing.Unsealable : p.GetValue(unsealed) ? MemfdSealing.Unsealed : MemfdSealing.Sealed,
             p.GetValue(truncateAfter), p.GetValue(layout)!, p.GetValue(duration)));
         return command;
     }
 
-    private static int Run(string socketPath, string sizeText, int vectors, bool unsealed, int truncateAfterMs, string layoutText, int durationMs)
+    private static int Run(string socketPath, string sizeText, int vectors, MemfdSealing sealing, int truncateAfterMs, string layoutText, int durationMs)
     {
         HostileLayout layout;
         ulong size;
@@ -46,15 +46,24 @@ internal static class Serve
             return Report.Fail("serve", e.Message);
         }
 
-        SharedWindow window;
+        HostileMemfd window;
         IvshmemServer server;
         try
         {
-            window = SharedWindow.MapFd(CreateMemfd(size, sealed_: !unsealed), 0, size, "memfd:vop-hostile");
-            server = new IvshmemServer(socketPath, window.Fd!, vectors);
+            window = HostileMemfd.Create(size, sealing);
         }
-        catch (Exception e) when (e is IOException or ArgumentException)
+        catch (IOException e)
         {
+            return Report.Fail("serve", e.Message);
+        }
+
+        try
+        {
+            server = new IvshmemServer(socketPath, window.Fd, vectors);
+        }
+        catch (ArgumentException e)
+        {
+            window.Dispose();
             return Report.Fail("serve", e.Message);
         }
 
@@ -75,7 +84,7 @@ internal static class Serve
         using var cancel = new CancellationTokenSource();
         using IDisposable signals = Report.StopOnSignals(cancel, durationMs);
 
-        var device = new HostileDevice(window, layout);
+        var device = new HostileDevice(window.Accessor, layout);
         string truncated = "no";
         int shrunkByClient = 0;
         long truncateAt = truncateAfterMs >= 0 ? Environment.TickCount64 + truncateAfterMs : long.MaxValue;
@@ -84,13 +93,13 @@ internal static class Serve
             device.LayOut();
             server.Start();
             Report.Line("ready", 1);
-            Report.Line("seals", Report.Seals(window.Fd!.Fd));
+            Report.Line("seals", Report.Seals(window.Fd.Fd));
             device.Serve(
                 server.LocalPeer.Vectors[0],
                 () => Interlocked.Exchange(ref left, 0) != 0,
                 () =>
                 {
-                    if (device.WindowIntact && Report.FdSize(window.Fd!.Fd) < (long)size)
+                    if (device.WindowIntact && Report.FdSize(window.Fd.Fd) < (long)size)
                     {
                         // A client shrank our unsealed memfd (truncate-shm): touching the window now faults.
                         device.WindowIntact = false;
@@ -103,7 +112,7 @@ internal static class Serve
                     }
 
                     truncateAt = long.MaxValue;
-                    int r = LibC.ftruncate(window.Fd!.Fd, ShrunkSize);
+                    int r = LibC.ftruncate(window.Fd.Fd, ShrunkSize);
                     truncated = Report.Outcome(r, LibC.errno);
                     // Our own mapping past the first page is gone too: stop touching it.
                     device.WindowIntact = r != 0;
@@ -128,37 +137,10 @@ internal static class Serve
         Report.Line("refusals", device.Refusals);
         Report.Line("truncated", truncated);
         Report.Line("shrunk_by_client", shrunkByClient);
-        Report.Line("shm_size", Report.FdSize(window.Fd!.Fd));
+        Report.Line("shm_size", Report.FdSize(window.Fd.Fd));
+        Report.Line("seals_at_end", Report.Seals(window.Fd.Fd));
         window.Dispose();
         return 0;
-    }
-
-    /// <summary>A memfd of <paramref name="size"/> bytes; sealed like a careful device side seals its window.</summary>
-    private static unsafe SafeFd CreateMemfd(ulong size, bool sealed_)
-    {
-        byte[] name = Encoding.UTF8.GetBytes("vop-hostile\0");
-        int fd;
-        fixed (byte* p = name)
-        {
-            fd = Errno.Check(LibC.memfd_create(p, LibC.MFD_CLOEXEC | (sealed_ ? LibC.MFD_ALLOW_SEALING : 0)), "memfd_create");
-        }
-
-        var owned = new SafeFd(fd);
-        try
-        {
-            Errno.Check(LibC.ftruncate(fd, (off_t)(long)size), $"ftruncate(memfd, {size})");
-            if (sealed_)
-            {
-                Errno.Check(LibC.fcntl(fd, LibC.F_ADD_SEALS, LibC.F_SEAL_SHRINK | LibC.F_SEAL_GROW | LibC.F_SEAL_SEAL), "fcntl(F_ADD_SEALS)");
-            }
-
-            return owned;
-        }
-        catch
-        {
-            owned.Dispose();
-            throw;
-        }
     }
 
     private static void InterlockedMax(ref int target, int value)
