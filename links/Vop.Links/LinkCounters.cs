@@ -16,6 +16,9 @@ public sealed class LinkCounters
         public const string UnsafeWindowFile = "window_file";
         public const string BadHeader = "bad_header";
         public const string BadTable = "bad_table";
+
+        /// <summary>Every reason, so each series exists (at 0) before the first refusal and alerts have data.</summary>
+        public static IReadOnlyList<string> All { get; } = [ExtraClient, UnsealedMemory, UnsafeWindowFile, BadHeader, BadTable];
     }
 
     /// <summary>Window parts the device side repairs (label values).</summary>
@@ -24,10 +27,12 @@ public sealed class LinkCounters
         public const string Header = "header";
         public const string State = "state";
         public const string Slot = "slot";
+
+        public static IReadOnlyList<string> All { get; } = [Header, State, Slot];
     }
 
-    private readonly Dictionary<string, long> _refusals = [];
-    private readonly Dictionary<string, long> _repairs = [];
+    private readonly Dictionary<string, long> _refusals = Refusal.All.ToDictionary(r => r, _ => 0L);
+    private readonly Dictionary<string, long> _repairs = Part.All.ToDictionary(p => p, _ => 0L);
     private long _internalErrors;
 
     public void Refused(string reason) => Add(_refusals, reason);

@@ -70,7 +70,7 @@ public sealed class VhostUserGuestTests : IDisposable
 
         // The pump that carried the transfers ran on guest memory without allocating after warm-up.
         MatchCollection pumps = Regex.Matches(Log, @"pump stopped after (\d+) busy loops; allocated (-?\d+) bytes after warm-up");
-        Assert.Contains(pumps, m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 1000);
+        Assert.True(pumps.Any(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 1000), "no pump summary after more than 1000 busy loops\n" + Log);
         Assert.All(pumps.Where(m => m.Groups[2].Value != "-1"), m => Assert.Equal("0", m.Groups[2].Value));
 
         using (var guest = new GuestVm(GuestVm.VhostUserNic(Socket), $"vop_ip={_bench.GuestIp}/24", Path.Combine(_bench.Dir, "guest2.log")))

@@ -183,7 +183,7 @@ public sealed unsafe class HardeningTests : IDisposable
         w.WriteU32(WindowLayout.DeviceSideState + WindowLayout.SideEpoch, 7);
         w.WriteU16(WindowLayout.QueueEntry(0, 1) + WindowLayout.QueueVector, 1);
         w.WriteU64(WindowLayout.Slot(0) + WindowLayout.SlotConfig, ulong.MaxValue);
-        Assert.True(SpinWait.SpinUntil(() => counters.Repairs.Count == 3, 5000), $"repairs: {string.Join(", ", counters.Repairs)}");
+        Assert.True(SpinWait.SpinUntil(() => counters.Repairs.Values.All(v => v >= 1), 5000), $"repairs: {string.Join(", ", counters.Repairs)}");
 
         Assert.Null(WindowHeader.TryRead(w, out _));
         Assert.Equal(epoch, w.ReadU32(WindowLayout.DeviceSideState + WindowLayout.SideEpoch));
