@@ -1,0 +1,125 @@
+using System.CommandLine;
+using Vop.Appliance.Config;
+using Vop.Appliance.Demo;
+using Vop.Appliance.Hosting;
+
+namespace Vop.Appliance.Cli;
+
+/// <summary>
+/// The `vop` command tree: every verb, its arguments, options and defaults. Program.cs parses with it, and
+/// deploy/tools/Vop.DocGen walks it to write the vop(8) man page and the bash completion, so those never
+/// drift from what the binary accepts. Hidden verbs (named `_...`) are test helpers and stay undocumented.
+/// </summary>
+public static class VopCommandLine
+{
+    /// <summary>Exit code of a config file that does not load or validate (check-config and run).</summary>
+    public const int ConfigError = 2;
+
+    public static RootCommand Build()
+    {
+        var configOption = new Option<string>("--config", "-c") { Description = "config file (JSON)", Required = true };
+        var run = new Command("run", "run the appliance (daemon; systemd Type=notify)") { configOption };
+        run.SetAction(p => WithConfig(p.GetValue(configOption)!, DaemonHost.Run));
+
+        var fileArgument = new Argument<string>("FILE") { Description = "config file to validate" };
+        var check = new Command("check-config", "validate a config file without running it") { fileArgument };
+        check.SetAction(p => WithConfig(p.GetValue(fileArgument)!, c =>
+        {
+            Console.WriteLine($"{c.Path}: ok ({c.Links.Count} link(s): {string.Join(", ", c.Links.Select(l => $"{l.Name} {l.Role.ToString().ToLowerInvariant()} with {l.Devices.Count} device(s)"))})");
+            return 0;
+        }));
+
+        var checkOption = new Option<bool>("--check") { Description = "run once, print the figures, clean up, exit 0 or 1" };
+        var demo = new Command("demo", "loopback demo: host and card in two network namespaces, ping and throughput across") { checkOption };
+        demo.SetAction(p => DemoRunner.Run(p.GetValue(checkOption)));
+
+        var portOption = new Option<int>("--port") { DefaultValueFactory = _ => 5201 };
+        var sink = new Command("_tcp-sink", "receive one TCP stream and print its size, SHA-256 and rate") { portOption };
+        sink.Hidden = true;
+        sink.SetAction(p => TcpTransfer.Sink(p.GetValue(portOption), Console.Out));
+
+        var toOption = new Option<string>("--connect") { Required = true };
+        var bytesOption = new Option<long>("--bytes") { DefaultValueFactory = _ => 256L << 20 };
+        var seedOption = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
+        var source = new Command("_tcp-source", "send seeded pseudo-random bytes over TCP and print SHA-256 and rate") { toOption, bytesOption, seedOption };
+        source.Hidden = true;
+        source.SetAction(p => TcpTransfer.Source(p.GetValue(toOption)!, p.GetValue(bytesOption), p.GetValue(seedOption), Console.Out));
+
+        var addressArgument = new Argument<string>("ADDRESS");
+        var countOption = new Option<int>("--count") { DefaultValueFactory = _ => 5 };
+        var pingCommand = new Command("_ping", "ICMP echo with RTT summary") { addressArgument, countOption };
+        pingCommand.Hidden = true;
+        pingCommand.SetAction(p => Pinger.Run(p.GetValue(addressArgument)!, p.GetValue(countOption), Console.Out));
+
+        var linkArgument = new Argument<string>("LINK") { Description = "link name (the config's links[].name)" };
+        var runDirOption = new Option<string>("--run-dir") { Description = "where the daemon keeps port sockets", DefaultValueFactory = _ => "/run/vop" };
+        var portOption2 = new Option<string>("--port") { Description = "console port name", DefaultValueFactory = _ => "console" };
+        var forceOption = new Option<bool>("--force") { Description = "take over the writer seat from another client" };
+        var readonlyOption = new Option<bool>("--readonly") { Description = "watch only" };
+        var consoleCommand = new Command("console", "attach the terminal to a link's console (Ctrl-] leaves)") { linkArgument, portOption2, runDirOption, forceOption, readonlyOption };
+        consoleCommand.SetAction(p => ConsoleClient.Run(
+            VirtioConsole.EndpointFactory.SocketPath(p.GetValue(runDirOption)!, p.GetValue(linkArgument)!, p.GetValue(portOption2)!),
+            p.GetValue(forceOption),
+            p.GetValue(readonlyOption)));
+
+        var sshPortOption = new Option<string>("--port") { Description = "stream port name", DefaultValueFactory = _ => "ssh" };
+        var sshProxy = new Command("ssh-proxy", "bridge stdin/stdout to a link's ssh port (for ssh ProxyCommand)") { linkArgument, sshPortOption, runDirOption };
+        sshProxy.SetAction(p => SshProxy.Run(VirtioConsole.EndpointFactory.SocketPath(p.GetValue(runDirOption)!, p.GetValue(linkArgument)!, p.GetValue(sshPortOption)!)));
+
+        var jsonOption = new Option<bool>("--json", "-j") { Description = "JSON output" };
+        var urlOption = new Option<string>("--url") { Description = "the daemon's metrics address", DefaultValueFactory = _ => "http://127.0.0.1:9465" };
+        var intervalOption = new Option<double>("--interval") { Description = "seconds between the two samples for rates", DefaultValueFactory = _ => 1.0 };
+        var status = new Command("status", "links, devices and per-queue counters with live rates of the running daemon") { jsonOption, urlOption, intervalOption };
+        status.SetAction(p => StatusCommand.Run(p.GetValue(urlOption)!, p.GetValue(jsonOption), Math.Clamp(p.GetValue(intervalOption), 0.1, 60)));
+
+        var getUrl = new Argument<string>("URL");
+        var httpGet = new Command("_http-get", "print the body of an HTTP GET (for tests inside network namespaces)") { getUrl };
+        httpGet.Hidden = true;
+        httpGet.SetAction(p =>
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            try
+            {
+                Console.Write(http.GetStringAsync(p.GetValue(getUrl)!).GetAwaiter().GetResult());
+                return 0;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                Console.Error.WriteLine($"vop _http-get: {e.Message}");
+                return 1;
+            }
+        });
+
+        var writeOption = new Option<string>("-w", "--write") { Description = "pcap file to write", Required = true };
+        var queueFilter = new Option<string?>("--queue") { Description = "only this queue (rx0: device to driver, tx0: driver to device)" };
+        var countLimit = new Option<long>("--count", "-c") { Description = "stop after this many frames" };
+        var durationLimit = new Option<double>("--duration") { Description = "stop after this many seconds" };
+        var verboseOption = new Option<bool>("--verbose", "-v") { Description = "print each frame's virtio-net header fields" };
+        var capture = new Command("capture", "write the frames crossing a link to a pcap file (Ctrl-C stops)") { linkArgument, writeOption, queueFilter, countLimit, durationLimit, verboseOption, runDirOption };
+        capture.SetAction(p => CaptureCommand.Run(
+            Path.Combine(p.GetValue(runDirOption)!, p.GetValue(linkArgument)!, "capture.sock"),
+            p.GetValue(writeOption)!,
+            p.GetValue(queueFilter),
+            p.GetValue(countLimit),
+            p.GetValue(durationLimit),
+            p.GetValue(verboseOption)));
+
+        return new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, status, capture, demo, consoleCommand, sshProxy, sink, source, pingCommand, httpGet };
+    }
+
+    private static int WithConfig(string path, Func<ApplianceConfig, int> body)
+    {
+        ApplianceConfig config;
+        try
+        {
+            config = ConfigLoader.Load(path);
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine($"vop: {e.Message}");
+            return ConfigError;
+        }
+
+        return body(config);
+    }
+}
