@@ -9,6 +9,7 @@ namespace Vop.Appliance.Cli;
 /// The `vop` command tree: every verb, its arguments, options and defaults. Program.cs parses with it, and
 /// deploy/tools/Vop.DocGen walks it to write the vop(8) man page and the bash completion, so those never
 /// drift from what the binary accepts. Hidden verbs (named `_...`) are test helpers and stay undocumented.
+/// An option's HelpName names its value for help and the man page; FILE and DIR values complete as paths.
 /// </summary>
 public static class VopCommandLine
 {
@@ -17,7 +18,7 @@ public static class VopCommandLine
 
     public static RootCommand Build()
     {
-        var configOption = new Option<string>("--config", "-c") { Description = "config file (JSON)", Required = true };
+        var configOption = new Option<string>("--config", "-c") { Description = "config file (JSON)", HelpName = "FILE", Required = true };
         var run = new Command("run", "run the appliance (daemon; systemd Type=notify)") { configOption };
         run.SetAction(p => WithConfig(p.GetValue(configOption)!, DaemonHost.Run));
 
@@ -52,8 +53,8 @@ public static class VopCommandLine
         pingCommand.SetAction(p => Pinger.Run(p.GetValue(addressArgument)!, p.GetValue(countOption), Console.Out));
 
         var linkArgument = new Argument<string>("LINK") { Description = "link name (the config's links[].name)" };
-        var runDirOption = new Option<string>("--run-dir") { Description = "where the daemon keeps port sockets", DefaultValueFactory = _ => "/run/vop" };
-        var portOption2 = new Option<string>("--port") { Description = "console port name", DefaultValueFactory = _ => "console" };
+        var runDirOption = new Option<string>("--run-dir") { Description = "where the daemon keeps port sockets", HelpName = "DIR", DefaultValueFactory = _ => "/run/vop" };
+        var portOption2 = new Option<string>("--port") { Description = "console port name", HelpName = "PORT", DefaultValueFactory = _ => "console" };
         var forceOption = new Option<bool>("--force") { Description = "take over the writer seat from another client" };
         var readonlyOption = new Option<bool>("--readonly") { Description = "watch only" };
         var consoleCommand = new Command("console", "attach the terminal to a link's console (Ctrl-] leaves)") { linkArgument, portOption2, runDirOption, forceOption, readonlyOption };
@@ -62,13 +63,13 @@ public static class VopCommandLine
             p.GetValue(forceOption),
             p.GetValue(readonlyOption)));
 
-        var sshPortOption = new Option<string>("--port") { Description = "stream port name", DefaultValueFactory = _ => "ssh" };
+        var sshPortOption = new Option<string>("--port") { Description = "stream port name", HelpName = "PORT", DefaultValueFactory = _ => "ssh" };
         var sshProxy = new Command("ssh-proxy", "bridge stdin/stdout to a link's ssh port (for ssh ProxyCommand)") { linkArgument, sshPortOption, runDirOption };
         sshProxy.SetAction(p => SshProxy.Run(VirtioConsole.EndpointFactory.SocketPath(p.GetValue(runDirOption)!, p.GetValue(linkArgument)!, p.GetValue(sshPortOption)!)));
 
         var jsonOption = new Option<bool>("--json", "-j") { Description = "JSON output" };
-        var urlOption = new Option<string>("--url") { Description = "the daemon's metrics address", DefaultValueFactory = _ => "http://127.0.0.1:9465" };
-        var intervalOption = new Option<double>("--interval") { Description = "seconds between the two samples for rates", DefaultValueFactory = _ => 1.0 };
+        var urlOption = new Option<string>("--url") { Description = "the daemon's metrics address", HelpName = "URL", DefaultValueFactory = _ => "http://127.0.0.1:9465" };
+        var intervalOption = new Option<double>("--interval") { Description = "seconds between the two samples for rates", HelpName = "SECONDS", DefaultValueFactory = _ => 1.0 };
         var status = new Command("status", "links, devices and per-queue counters with live rates of the running daemon") { jsonOption, urlOption, intervalOption };
         status.SetAction(p => StatusCommand.Run(p.GetValue(urlOption)!, p.GetValue(jsonOption), Math.Clamp(p.GetValue(intervalOption), 0.1, 60)));
 
@@ -90,10 +91,10 @@ public static class VopCommandLine
             }
         });
 
-        var writeOption = new Option<string>("-w", "--write") { Description = "pcap file to write", Required = true };
-        var queueFilter = new Option<string?>("--queue") { Description = "only this queue (rx0: device to driver, tx0: driver to device)" };
-        var countLimit = new Option<long>("--count", "-c") { Description = "stop after this many frames" };
-        var durationLimit = new Option<double>("--duration") { Description = "stop after this many seconds" };
+        var writeOption = new Option<string>("-w", "--write") { Description = "pcap file to write", HelpName = "FILE", Required = true };
+        var queueFilter = new Option<string?>("--queue") { Description = "only this queue (rx0: device to driver, tx0: driver to device)", HelpName = "QUEUE" };
+        var countLimit = new Option<long>("--count", "-c") { Description = "stop after this many frames", HelpName = "N" };
+        var durationLimit = new Option<double>("--duration") { Description = "stop after this many seconds", HelpName = "SECONDS" };
         var verboseOption = new Option<bool>("--verbose", "-v") { Description = "print each frame's virtio-net header fields" };
         var capture = new Command("capture", "write the frames crossing a link to a pcap file (Ctrl-C stops)") { linkArgument, writeOption, queueFilter, countLimit, durationLimit, verboseOption, runDirOption };
         capture.SetAction(p => CaptureCommand.Run(
