@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Vop.Netstack.Tap;
 using Vop.Netstack.Virtio;
@@ -14,14 +13,6 @@ namespace Vop.Appliance.Config;
 /// </summary>
 public static partial class ConfigLoader
 {
-    private static readonly JsonSerializerOptions s_json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        ReadCommentHandling = JsonCommentHandling.Skip,
-        AllowTrailingCommas = true,
-    };
-
     public static ApplianceConfig Load(string path)
     {
         string text;
@@ -42,7 +33,7 @@ public static partial class ConfigLoader
         VopConfigFile? file;
         try
         {
-            file = JsonSerializer.Deserialize<VopConfigFile>(text, s_json);
+            file = JsonSerializer.Deserialize(text, ConfigJson.Default.VopConfigFile);
         }
         catch (JsonException e)
         {

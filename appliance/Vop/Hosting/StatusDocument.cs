@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Vop.Metrics;
 
 namespace Vop.Appliance.Hosting;
@@ -7,12 +7,8 @@ namespace Vop.Appliance.Hosting;
 /// <summary>What /status.json and `vop status -j` carry: links, devices and per-queue counters (ethtool -S style keys).</summary>
 public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
 {
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    /// <summary>The document's JSON contract (snake_case keys, indented, nulls left out), generated at build time.</summary>
+    public static JsonTypeInfo<StatusDocument> Json => StatusJson.Default.StatusDocument;
 
     public sealed record Link(string Name, string Role, bool Up, long Resets, IReadOnlyList<Device> Devices)
     {
@@ -58,3 +54,14 @@ public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
                 ApplianceState.DropReasons.Select((r, i) => (r, v: q.Stats.Drops[i])).Where(x => x.v != 0).ToDictionary(x => x.r, x => x.v),
                 ApplianceState.ErrorKinds.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]))]) { Kind = l.Kind.Length > 0 ? l.Kind : null })]);
 }
+
+/// <summary>
+/// Source-generated (de)serializer of <see cref="StatusDocument"/> for /status.json and `vop status`; no
+/// reflection, so the Native AOT build serializes exactly what the JIT build does.
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(StatusDocument))]
+internal sealed partial class StatusJson : JsonSerializerContext;
