@@ -60,16 +60,6 @@ if command -v groff >/dev/null; then
 fi
 
 # ---- the native executable per architecture --------------------------------------------------------------
-# publish RID OUTDIR: one self-contained Native AOT executable, OUTDIR/vop.
-publish() {
-    local rid=$1 dir=$2
-    if [[ -x deploy/publish.sh ]]; then
-        deploy/publish.sh "$rid" "$dir"
-    else
-        dotnet publish appliance/Vop/Vop.csproj -c Release -r "$rid" -p:PublishAot=true -o "$dir" -nologo -v quiet
-    fi
-}
-
 # The executable's NEEDED libraries must all come from libc6; the Depends on libc6 is the newest glibc
 # symbol version it binds.
 libc_depends() {
@@ -189,15 +179,16 @@ for arch in $ARCHES; do
         *) die "unknown architecture '$arch' in VOP_DEB_ARCHES (amd64, arm64)" ;;
     esac
     if [[ -z $bin ]]; then
-        echo "build-deb: publishing $rid (Native AOT)" >&2
-        if ! publish "$rid" "$WORK/publish-$rid" >&2; then
+        # deploy/publish.sh: the Native AOT executable in artifacts/RID/ (the one the end-to-end tests run), its
+        # path on stdout; it installs the native or cross toolchain with apt-get when missing.
+        echo "build-deb: publishing $rid (deploy/publish.sh)" >&2
+        if ! bin=$(deploy/publish.sh "$rid"); then
             if [[ $arch == amd64 || ${VOP_DEB_REQUIRE_ARM64:-0} == 1 ]]; then
                 die "publishing vop for $rid failed (see above)"
             fi
-            echo "build-deb: skipping arm64: the linux-arm64 Native AOT publish failed (it needs the arm64 cross toolchain: clang, lld and Debian's arm64 libc6-dev and zlib1g-dev; see above). Set VOP_DEB_REQUIRE_ARM64=1 to make this an error." >&2
+            echo "build-deb: skipping arm64: the linux-arm64 Native AOT publish failed (it needs the arm64 cross toolchain, which deploy/publish.sh installs with apt-get as root: clang, lld, binutils-aarch64-linux-gnu and Debian's arm64 libc6-dev, libgcc-dev and zlib1g-dev; see above). The amd64 package is built; VOP_DEB_REQUIRE_ARM64=1 makes this an error." >&2
             continue
         fi
-        bin="$WORK/publish-$rid/vop"
     fi
     package "$arch" "$bin"
 done
