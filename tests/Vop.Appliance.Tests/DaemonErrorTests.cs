@@ -23,19 +23,9 @@ public sealed class DaemonErrorTests
     {
         using var pair = new LinkPair();
         // The unprivileged user must be able to read the program wherever the checkout lives.
-        string app = Path.Combine(pair.Dir, "app");
-        Directory.CreateDirectory(app);
-        foreach (string f in Directory.EnumerateFiles(AppContext.BaseDirectory, "*", SearchOption.AllDirectories)
-            .Where(f => f.EndsWith(".dll", StringComparison.Ordinal) || f.EndsWith(".json", StringComparison.Ordinal)))
-        {
-            string to = Path.Combine(app, Path.GetRelativePath(AppContext.BaseDirectory, f));
-            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-            File.Copy(f, to);
-        }
-
+        string[] vop = Run.VopCopiedTo(Path.Combine(pair.Dir, "app"), "run", "--config", pair.HostConfig);
         (int code, string output, string err) = Run.In(pair.HostNs, TimeSpan.FromSeconds(60),
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "env", "HOME=/tmp",
-                Run.Dotnet, Path.Combine(app, "vop.dll"), "run", "--config", pair.HostConfig]);
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "env", "HOME=/tmp", .. vop]);
         Assert.Equal(1, code);
         string all = (output + err).Trim();
         Assert.Contains($"vop: link card0: tap {pair.HostTap}: ", all);

@@ -89,12 +89,12 @@ public sealed class PciGuestTests : IDisposable
         Assert.True(ec == 0, eo);
 
         // vop from the host's own build, run from the host's root over 9p (read-only) in a chroot.
-        string dotnet = Run.In(null, "sh", "-c", $"readlink -f \"$(command -v {Run.Dotnet})\"").Out.Trim();
+        string vopCommand = Run.VopBinary ?? $"{Run.In(null, "sh", "-c", $"readlink -f \"$(command -v {Run.Dotnet})\"").Out.Trim()} {Run.VopDll}";
         void StartGuestVop()
         {
             (int sc, string so) = guest.Exec(
                 $"chroot /mnt /usr/bin/env -i PATH=/usr/bin:/bin HOME=/run/home TMPDIR=/run/tmp DOTNET_CLI_HOME=/run/home DOTNET_NOLOGO=1 " +
-                $"{dotnet} {Run.VopDll} run --config {cardConfig} >> /mnt/run/vop.log 2>&1 & true", TimeSpan.FromSeconds(10));
+                $"{vopCommand} run --config {cardConfig} >> /mnt/run/vop.log 2>&1 & true", TimeSpan.FromSeconds(10));
             Assert.True(sc == 0, so);
             bool guestCarrier = Run.WaitUntil(() => guest.Exec("cat /sys/class/net/vc0/carrier 2>/dev/null", TimeSpan.FromSeconds(10)).Output.Contains("\n1", StringComparison.Ordinal), TimeSpan.FromSeconds(120));
             Assert.True(guestCarrier, $"no carrier on the guest's vc0\n--- guest vop\n{GuestLog()}\n--- host vop\n{HostLog}");
@@ -148,7 +148,7 @@ public sealed class PciGuestTests : IDisposable
         {
             // vop in the guest dies while QEMU (the ivshmem peer) stays: the host notices by the heartbeat,
             // drops carrier, and takes the restarted vop back.
-            Assert.Equal(0, guest.Exec("for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = dotnet ] && kill -9 ${p#/proc/}; done; true", TimeSpan.FromSeconds(10)).Code);
+            Assert.Equal(0, guest.Exec($"for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = {Run.VopProcessName} ] && kill -9 ${{p#/proc/}}; done; true", TimeSpan.FromSeconds(10)).Code);
             Assert.True(Run.WaitUntil(() => !Run.HasCarrier(_bench.Ns, "vh0"), TimeSpan.FromSeconds(20)), "host kept carrier after the guest's vop died\n" + HostLog);
             Assert.Contains("heartbeat stood still", HostLog, StringComparison.Ordinal);
             StartGuestVop();

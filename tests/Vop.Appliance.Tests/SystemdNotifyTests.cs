@@ -41,7 +41,7 @@ public sealed class SystemdNotifyTests
         finally
         {
             // End the daemon (our manager's child, found by its config path), then the manager.
-            foreach (System.Diagnostics.Process p in System.Diagnostics.Process.GetProcessesByName("dotnet"))
+            foreach (System.Diagnostics.Process p in System.Diagnostics.Process.GetProcessesByName(Run.VopProcessName))
             {
                 if (File.Exists($"/proc/{p.Id}/cmdline") && File.ReadAllText($"/proc/{p.Id}/cmdline").Contains(pair.HostConfig, StringComparison.Ordinal))
                 {

@@ -9,7 +9,58 @@ public static class Run
 
     public static string Dotnet => Environment.ProcessPath is string p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
 
-    public static string[] Vop(params string[] args) => [Dotnet, VopDll, .. args];
+    /// <summary>
+    /// The Native AOT vop under test when the environment names it (VOP_BINARY=/abs/path, as printed by
+    /// deploy/publish.sh), else null: the JIT build beside the tests (dotnet vop.dll).
+    /// </summary>
+    public static string? VopBinary { get; } = NativeVop();
+
+    /// <summary>What vop's processes are called (/proc/PID/comm, Process.ProcessName): the native binary's name, or dotnet.</summary>
+    public static string VopProcessName => VopBinary is string b ? Path.GetFileName(b) : "dotnet";
+
+    /// <summary>A vop command line: the native binary, or dotnet and the JIT build's vop.dll.</summary>
+    public static string[] Vop(params string[] args) => VopBinary is string b ? [b, .. args] : [Dotnet, VopDll, .. args];
+
+    /// <summary>
+    /// Copies the vop under test into <paramref name="dir"/> (the native binary, or vop.dll with every
+    /// assembly and json beside it) and returns its command line, for a user who may not read the checkout.
+    /// </summary>
+    public static string[] VopCopiedTo(string dir, params string[] args)
+    {
+        Directory.CreateDirectory(dir);
+        if (VopBinary is string b)
+        {
+            string to = Path.Combine(dir, Path.GetFileName(b));
+            File.Copy(b, to); // keeps its mode (rwxr-xr-x)
+            return [to, .. args];
+        }
+
+        foreach (string f in Directory.EnumerateFiles(AppContext.BaseDirectory, "*", SearchOption.AllDirectories)
+            .Where(f => f.EndsWith(".dll", StringComparison.Ordinal) || f.EndsWith(".json", StringComparison.Ordinal)))
+        {
+            string to = Path.Combine(dir, Path.GetRelativePath(AppContext.BaseDirectory, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(f, to);
+        }
+
+        return [Dotnet, Path.Combine(dir, "vop.dll"), .. args];
+    }
+
+    private static string? NativeVop()
+    {
+        string? b = Environment.GetEnvironmentVariable("VOP_BINARY");
+        if (string.IsNullOrEmpty(b))
+        {
+            return null;
+        }
+
+        if (!Path.IsPathFullyQualified(b) || !File.Exists(b))
+        {
+            throw new InvalidOperationException($"VOP_BINARY={b}: not an absolute path to the native vop (deploy/publish.sh linux-x64 prints it)");
+        }
+
+        return b;
+    }
 
     public static (int Code, string Out, string Err) In(string? netns, params string[] command) => In(netns, TimeSpan.FromSeconds(120), command);
 
