@@ -24,7 +24,7 @@ umask 022
 
 die() { echo "build-deb: $*" >&2; exit 1; }
 for tool in dpkg-deb gzip readelf md5sum dotnet; do
-    command -v "$tool" >/dev/null || die "'$tool' is missing (apt-get install dpkg-dev binutils gzip; the .NET SDK for dotnet)"
+    command -v "$tool" >/dev/null || die "'$tool' is missing (apt-get install binutils for readelf; the .NET SDK for dotnet)"
 done
 
 # ---- version, date, maintainer ---------------------------------------------------------------------------
@@ -125,7 +125,9 @@ package() {
     install -D -m 0644 deploy/deb/lintian-overrides "$root/usr/share/lintian/overrides/vop"
     chmod 0644 "$doc"/* "$root/usr/share/man/man8/vop.8.gz"
 
-    depends="$(libc_depends "$root/usr/bin/vop"), iproute2"
+    # OpenSSL is not NEEDED but dlopened by the .NET runtime, and `vop run` loads it at start (libssl3 is
+    # Debian 12's name, libssl3t64 Debian 13's).
+    depends="$(libc_depends "$root/usr/bin/vop"), libssl3 | libssl3t64, iproute2"
     installed=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
     cat >"$root/DEBIAN/control" <<EOF
 Package: vop
