@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Vop.Links.Windows;
 
 namespace Vop.Links.Transport;
@@ -32,7 +31,9 @@ public sealed class SideStateBlock
         uint epoch;
         do
         {
-            epoch = (uint)RandomNumberGenerator.GetInt32(int.MaxValue);
+            // Unique per start is all an epoch needs; Random.Shared is seeded by the kernel, not by OpenSSL,
+            // so the native binary does not need libssl at run time for it.
+            epoch = (uint)Random.Shared.Next(1, int.MaxValue);
         }
         while (epoch == 0 || epoch == Epoch);
 

@@ -96,10 +96,11 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
             Apply(fd, _size);
         }
 
-        // The shell makes the PTY stdin/stdout/stderr; setsid --ctty makes it the controlling terminal.
+        // The shell makes the PTY stdin/stdout/stderr; setsid -c makes it the controlling terminal (-c, not
+        // --ctty: busybox's setsid on a small card knows only the short form; util-linux takes both).
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("exec <\"$0\" >\"$0\" 2>&1; exec setsid --ctty \"$@\"");
+        psi.ArgumentList.Add("exec <\"$0\" >\"$0\" 2>&1; exec setsid -c \"$@\"");
         psi.ArgumentList.Add(pts);
         foreach (string a in _command)
         {
