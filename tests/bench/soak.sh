@@ -21,6 +21,8 @@ HP_DLL=tests/tools/Vop.HostilePeer/bin/Release/net10.0/Vop.HostilePeer.dll
 dotnet build tests/tools/Vop.HostilePeer -c Release -v quiet -nologo >/dev/null 2>&1 || [[ -f $HP_DLL ]] ||
     { echo "soak.sh: tests/tools/Vop.HostilePeer does not build" >&2; exit 1; }
 DLL=appliance/Vop/bin/Release/net10.0/vop.dll
+# VOP_BINARY (an absolute path) runs the native AOT vop instead of the JIT build, as the tests do.
+if [[ -n ${VOP_BINARY:-} ]]; then VOP=("$VOP_BINARY"); else VOP=(dotnet "$DLL"); fi
 
 SEED=${SOAK_SEED:-$RANDOM}
 RANDOM=$SEED
@@ -79,12 +81,12 @@ cat >"$DIR/card.json" <<JSON
 JSON
 start_host() {
     echo "=== start $(date +%T)" >>"$DIR/host.log"
-    ip netns exec $ID-h dotnet $DLL run --config "$DIR/host.json" >>"$DIR/host.log" 2>&1 &
+    ip netns exec $ID-h "${VOP[@]}" run --config "$DIR/host.json" >>"$DIR/host.log" 2>&1 &
     HOST_PID=$!
 }
 start_card() {
     echo "=== start $(date +%T)" >>"$DIR/card.log"
-    ip netns exec $ID-c dotnet $DLL run --config "$DIR/card.json" >>"$DIR/card.log" 2>&1 &
+    ip netns exec $ID-c "${VOP[@]}" run --config "$DIR/card.json" >>"$DIR/card.log" 2>&1 &
     CARD_PID=$!
 }
 # A restarted side has a fresh TAP: give it its address again (replace is a no-op when it is there).
