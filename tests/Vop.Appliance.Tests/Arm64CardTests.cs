@@ -85,14 +85,14 @@ public sealed class Arm64CardTests(ITestOutputHelper output) : IDisposable
         Run.Must(Run.In(_bench.Ns, "ip", "addr", "add", _bench.HostIp + "/24", "dev", "vh0"), "host addr");
         Assert.Equal(0, card.Exec($"ip addr add {_bench.GuestIp}/24 dev vc0", TimeSpan.FromSeconds(20)).Code);
 
-        var traffic = new Arm64GuestTraffic(card, _bench.Ns, _bench.HostIp, _bench.GuestIp, Logs);
+        var traffic = new GuestTraffic(card, _bench.Ns, _bench.HostIp, _bench.GuestIp, Logs);
         traffic.PingBothWays();
         Phase("ping both ways");
-        traffic.CardToHost(4, seed: 21);
+        traffic.GuestToHost(4, seed: 21);
         Phase("4 MiB card → host, SHA-256 equal");
-        traffic.HostToCard(4L << 20, seed: 22);
+        traffic.HostToGuest(4L << 20, seed: 22);
         Phase("4 MiB host → card, SHA-256 equal");
-        traffic.ConsoleAnswers(Path.Combine(RunDir, "card0", "console.sock"));
+        traffic.ConsoleAnswers(Path.Combine(RunDir, "card0", "console.sock"), "aarch64");
         Phase("card's console answered on the host's socket");
         Assert.False(vop.HasExited, _bench.Log);
         Assert.DoesNotContain("Unhandled exception", card.CardLog, StringComparison.Ordinal);

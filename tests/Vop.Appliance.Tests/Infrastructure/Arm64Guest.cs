@@ -12,7 +12,7 @@ namespace Vop.Appliance.Tests.Infrastructure;
 /// binary is copied there, the card's config goes there and its log comes back there (card.log). The
 /// serial console is a root shell on QEMU's stdio that <see cref="Exec"/> drives. QEMU is ended by its PID.
 /// </summary>
-public sealed partial class Arm64Guest : IDisposable
+public sealed partial class Arm64Guest : IGuestShell, IDisposable
 {
     private static readonly Lock s_imageGate = new();
     private static bool s_imageReady;

@@ -10,7 +10,7 @@ namespace Vop.Appliance.Tests.Infrastructure;
 /// host's root over 9p). Its serial console is a root shell on QEMU's stdio that <see cref="Exec"/>
 /// drives. QEMU is ended by its PID on dispose.
 /// </summary>
-public sealed partial class GuestVm : IDisposable
+public sealed partial class GuestVm : IGuestShell, IDisposable
 {
     private static readonly Lock s_imageGate = new();
     private static bool s_imageReady;
