@@ -70,17 +70,17 @@ public sealed unsafe class HardeningTests : IDisposable
         // A plain tmpfs file (what shm_open gives) cannot be sealed at all.
         string path = _paths.File("plain");
         File.WriteAllBytes(path, new byte[1 << 20]);
-        var file = new SafeFd(Errno.Check(LibC.open(PathBytes(path), LibC.O_RDWR | LibC.O_CLOEXEC), "open"));
+        int fd;
+        fixed (byte* p = PathBytes(path))
+        {
+            fd = Errno.Check(LibC.open(p, LibC.O_RDWR | LibC.O_CLOEXEC), "open");
+        }
+
+        var file = new SafeFd(fd);
         Assert.Throws<LinkRefusedException>(() => SharedWindow.MapFd(file, 0, 1 << 20, "file"));
     }
 
-    private static byte* PathBytes(string path)
-    {
-        byte[] b = Encoding.UTF8.GetBytes(path + "\0");
-        byte* p = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)b.Length);
-        b.CopyTo(new Span<byte>(p, b.Length));
-        return p; // a few bytes per test run; not worth the ceremony of freeing
-    }
+    private static byte[] PathBytes(string path) => Encoding.UTF8.GetBytes(path + "\0");
 
     [Theory]
     [InlineData(0x1B6, "others can write it")] // 0666
@@ -113,7 +113,11 @@ public sealed unsafe class HardeningTests : IDisposable
         string path = _paths.File("foreign");
         File.WriteAllBytes(path, new byte[8192]);
         File.SetUnixFileMode(path, (UnixFileMode)0x180);
-        Assert.Equal(0, LibC.chown(PathBytes(path), 65534, 65534));
+        fixed (byte* p = PathBytes(path))
+        {
+            Assert.Equal(0, LibC.chown(p, 65534, 65534));
+        }
+
         LinkRefusedException e = Assert.Throws<LinkRefusedException>(() => SharedWindow.OpenFile(path, 0, 8192, create: false));
         Assert.Contains("belongs to uid 65534", e.Message, StringComparison.Ordinal);
     }

@@ -267,12 +267,18 @@ public sealed class DeviceSideLink : IDisposable
         {
             _counters.InternalError();
             LinkLog.ThreadFault(_log, $"link {_name} device {_devices[d].Name}", Faults.Describe(e));
-            StopDevice(d);
-            _quarantined[d] = true;
-            Quarantines++;
-            _slots[d].RequestReset();
-            _end.PeerDoorbell(0).Ring();
+            Quarantine(d);
         }
+    }
+
+    /// <summary>Stops the device and sets NEEDS_RESET, so the driver resets it before using it again.</summary>
+    private void Quarantine(int d)
+    {
+        _quarantined[d] = true;
+        Quarantines++;
+        StopDevice(d);
+        _slots[d].RequestReset();
+        _end.PeerDoorbell(0).Ring();
     }
 
     /// <summary>
@@ -360,12 +366,8 @@ public sealed class DeviceSideLink : IDisposable
 
         if (_live[d] && backend.Fault != RingErrorKind.None && !_quarantined[d])
         {
-            _quarantined[d] = true;
-            Quarantines++;
             LinkLog.DeviceQuarantined(_log, _name, backend.Name, backend.Fault.Label());
-            StopDevice(d);
-            slot.RequestReset();
-            _end.PeerDoorbell(0).Ring();
+            Quarantine(d);
         }
     }
 

@@ -138,8 +138,13 @@ public sealed class DriverSideLink : IDisposable
                     Interlocked.Increment(ref _ends[(int)ended.Reason]);
                     if (ended.Reason is SessionEndReason.BadWindow or SessionEndReason.Negotiation or SessionEndReason.Fault)
                     {
-                        // Refused or failed before any traffic: say it once, not on every retry.
-                        _problems.Report(ended.Detail);
+                        // Refused or failed before any traffic: say it once, not on every retry, and
+                        // count a refusal once per time it is said.
+                        if (_problems.Report(ended.Detail) && ended.Refusal is string refusal)
+                        {
+                            _counters.Refused(refusal);
+                        }
+
                         cancel.WaitHandle.WaitOne(RefusedRetryMs);
                         continue;
                     }
@@ -299,16 +304,8 @@ public sealed class DriverSideLink : IDisposable
         return DriverSlot.CheckDisjoint(slots) is string clash ? BadTable(clash) : null;
     }
 
-    private SessionEnd BadTable(string error)
-    {
-        string detail = $"refusing the device table: {error}";
-        if (_problems.WouldReport(detail))
-        {
-            _counters.Refused(LinkCounters.Refusal.BadTable);
-        }
-
-        return new SessionEnd(SessionEndReason.BadWindow, detail);
-    }
+    private static SessionEnd BadTable(string error) =>
+        new(SessionEndReason.BadWindow, $"refusing the device table: {error}", LinkCounters.Refusal.BadTable);
 
     /// <summary>The running session: returns when the device side goes, restarts, asks for a reset, or a device here faults.</summary>
     private SessionEnd Watch(ILinkEnd end, DriverSlot[] slots, SideSnapshot device, SideStateBlock own, CancellationToken cancel)

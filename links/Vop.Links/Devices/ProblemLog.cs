@@ -21,13 +21,10 @@ internal sealed class ProblemLog
         _link = link;
     }
 
-    /// <summary>True when <see cref="Report"/> would log <paramref name="message"/> now.</summary>
-    public bool WouldReport(string message) => message != _last || Environment.TickCount64 - _loggedAt >= RepeatMs;
-
     /// <summary>Logs <paramref name="message"/> unless it is the one logged last, within the minute; true when logged.</summary>
     public bool Report(string message)
     {
-        if (!WouldReport(message))
+        if (message == _last && Environment.TickCount64 - _loggedAt < RepeatMs)
         {
             return false;
         }

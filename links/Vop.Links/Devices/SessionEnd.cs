@@ -13,8 +13,8 @@ public enum SessionEndReason
     Fault,        // an unexpected exception in the session, contained
 }
 
-/// <summary>A session's end: the reason and the one log line.</summary>
-public readonly record struct SessionEnd(SessionEndReason Reason, string Detail);
+/// <summary>A session's end: the reason, the one log line, and the refusal it counts as (a <see cref="LinkCounters.Refusal"/> label) if any.</summary>
+public readonly record struct SessionEnd(SessionEndReason Reason, string Detail, string? Refusal = null);
 
 public static class SessionEnds
 {

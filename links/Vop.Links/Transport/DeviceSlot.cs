@@ -83,10 +83,7 @@ public sealed class DeviceSlot
     /// <summary>Writes the slot, config space first, the type last (release) so a reader that sees the type sees the rest.</summary>
     public void Insert(ReadOnlySpan<byte> config)
     {
-        if (config.Length > WindowLayout.MaxConfigSize)
-        {
-            throw new ArgumentException($"config space of {config.Length} bytes exceeds {WindowLayout.MaxConfigSize}", nameof(config));
-        }
+        CheckConfigSize(config);
 
         _config = config.ToArray();
         _configGeneration = 0;
@@ -154,10 +151,7 @@ public sealed class DeviceSlot
     /// <summary>Rewrites config space under the generation counter (odd while writing, virtio 2.5.1).</summary>
     public void UpdateConfig(ReadOnlySpan<byte> config)
     {
-        if (config.Length > WindowLayout.MaxConfigSize)
-        {
-            throw new ArgumentException($"config space of {config.Length} bytes exceeds {WindowLayout.MaxConfigSize}", nameof(config));
-        }
+        CheckConfigSize(config);
 
         ulong g = _slot + WindowLayout.SlotConfigGeneration;
         _window.WriteU32Release(g, _configGeneration | 1);
@@ -167,6 +161,14 @@ public sealed class DeviceSlot
         _window.WriteU16(_slot + WindowLayout.SlotConfigSize, (ushort)config.Length);
         _configGeneration = (_configGeneration | 1) + 1;
         _window.WriteU32Release(g, _configGeneration);
+    }
+
+    private static void CheckConfigSize(ReadOnlySpan<byte> config)
+    {
+        if (config.Length > WindowLayout.MaxConfigSize)
+        {
+            throw new ArgumentException($"config space of {config.Length} bytes exceeds {WindowLayout.MaxConfigSize}", nameof(config));
+        }
     }
 
     /// <summary>Removes the device from the table.</summary>
