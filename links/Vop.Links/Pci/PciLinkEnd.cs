@@ -56,8 +56,8 @@ public sealed class PciLinkEnd : ILinkEnd
             _local[v] = interrupts is null ? new EventFdDoorbell() : interrupts[v];
         }
 
-        _poller = new Thread(Poll) { Name = "vop-pci-poller", IsBackground = true };
-        _poller.Start();
+        // Exception boundary (Faults.StartGuarded logs what escapes); the poller only reads fixed offsets.
+        _poller = Faults.StartGuarded("vop-pci-poller", Poll);
     }
 
     public SharedWindow Window { get; }
@@ -72,21 +72,16 @@ public sealed class PciLinkEnd : ILinkEnd
 
     private void Poll()
     {
-        // Exception boundary: the poller only reads fixed offsets, but if anything escapes, the peer
-        // counts as gone (the supervisor ends the session) instead of the process ending.
         try
         {
             PollLoop();
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        finally
         {
+            // However the poller ends, the peer counts as gone: the supervisor ends the session.
             _attached = false;
-            Fault = e;
         }
     }
-
-    /// <summary>What ended the poller, if anything did.</summary>
-    public Exception? Fault { get; private set; }
 
     private void PollLoop()
     {
