@@ -4,6 +4,7 @@ using Vop.Links.Doorbells;
 using Vop.Links.Interop;
 using Vop.Links.Rings;
 using Vop.Links.Tests.Infrastructure;
+using Vop.Links.Transport;
 using Vop.Links.VhostUser;
 using Vop.Links.Windows;
 using Vop.Links.Stats;
@@ -281,6 +282,8 @@ public sealed unsafe class VhostUserProtocolTests : IDisposable
         public int StopCount { get; private set; }
 
         public string Name => "net0";
+
+        public DeviceType Type => DeviceType.Net;
 
         public ulong VhostUserFeatures => (1UL << 32) | (1UL << 29);
 

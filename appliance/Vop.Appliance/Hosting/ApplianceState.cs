@@ -1,6 +1,6 @@
 using Vop.Appliance.Config;
-using Vop.VirtioConsole;
-using Vop.Links.Stats;
+using Vop.Links.Supervision;
+using Vop.Links.Transport;
 using Vop.Metrics;
 
 namespace Vop.Appliance.Hosting;
@@ -24,86 +24,36 @@ public sealed class ApplianceState
         {
             LinkConfig c = service.Config;
             bool deviceSideIsHost = (c.Role == LinkRole.Device) == (c.End == ConsoleEnd.Host);
-            bool anyLive = false;
-            long resets = 0;
-            for (int d = 0; d < c.Devices.Count; d++)
-            {
-                string name = c.Devices[d].Name;
-                bool live;
-                uint status;
-                ulong features;
-                IReadOnlyList<QueueStats> stats;
-                int queueCount;
-                string type = c.Devices[d] is NetConfigEntry ? "net" : "console";
-                if (service.DeviceSide is { } ds)
-                {
-                    live = ds.IsLive(d);
-                    status = (uint)ds.StatusOf(d);
-                    features = ds.NegotiatedOf(d);
-                    stats = ds.Devices[d].Stats;
-                    queueCount = ds.Devices[d].QueueSizes.Count;
-                    resets = ds.Resets + ds.PeerDepartures + ds.Quarantines;
-                }
-                else if (service.VhostUser is { } vu)
-                {
-                    live = vu.IsLive;
-                    status = vu.DeviceStatus;
-                    features = vu.Negotiated;
-                    stats = vu.Device.Stats;
-                    queueCount = vu.Device.QueueCount;
-                    resets = vu.RingStops + vu.Departures + vu.Quarantines;
-                }
-                else if (service.DriverSide is { } dr)
-                {
-                    live = dr.IsLive(d);
-                    features = dr.NegotiatedOf(d);
-                    status = live ? 0xFu : 0u;
-                    stats = dr.Devices[d].Stats;
-                    queueCount = dr.Devices[d] is ConsoleDriverBackend cb ? cb.QueueCount : stats.Count;
-                    resets = Math.Max(0, dr.Sessions - 1);
-                }
-                else
-                {
-                    continue;
-                }
-
-                anyLive |= live;
-                devices.Add(new DeviceSeries(c.Name, name, type, status, features, live));
-                for (int q = 0; q < queueCount && q < stats.Count; q++)
-                {
-                    // Even queues carry device → driver in both virtio-net and virtio-console.
-                    bool deviceToDriver = q % 2 == 0;
-                    string direction = deviceToDriver == deviceSideIsHost ? "transmit" : "receive";
-                    queues.Add(new QueueSeries(c.Name, name, QueueName(type, q), direction, stats[q]));
-                }
-            }
-
-            var series = new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), anyLive, resets)
+            var series = new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), false, 0)
             {
                 Kind = c.Kind,
                 Refusals = service.Counters.Refusals,
                 Repairs = service.Counters.Repairs,
                 InternalErrors = service.Counters.InternalErrors,
             };
-            if (service.DeviceSide is { } side)
+            if (service.Supervisor is ILinkSupervisor link)
             {
+                for (int d = 0; d < link.DeviceCount; d++)
+                {
+                    SupervisedDevice device = link.DeviceAt(d);
+                    string type = TypeLabel(device.Type);
+                    devices.Add(new DeviceSeries(c.Name, device.Name, type, device.Status, device.Features, device.Live));
+                    for (int q = 0; q < device.QueueCount; q++)
+                    {
+                        // Even queues carry device → driver in both virtio-net and virtio-console.
+                        bool deviceToDriver = q % 2 == 0;
+                        string direction = deviceToDriver == deviceSideIsHost ? "transmit" : "receive";
+                        queues.Add(new QueueSeries(c.Name, device.Name, QueueName(type, q), direction, device.Queues[q]));
+                    }
+                }
+
                 series = series with
                 {
-                    PeerEpoch = side.PeerEpoch,
-                    ResetsByReason = new Dictionary<string, long> { ["driver_reset"] = side.Resets, ["link_down"] = side.PeerDepartures, ["broken"] = side.Quarantines },
+                    Up = link.Up,
+                    Resets = link.Resets,
+                    PeerEpoch = link.PeerEpoch,
+                    ResetsByReason = link.ResetsByReason.ToDictionary(r => r.Key.Label(), r => r.Value),
                 };
-            }
-            else if (service.VhostUser is { } vhost)
-            {
-                series = series with
-                {
-                    PeerEpoch = (uint)vhost.Connections,
-                    ResetsByReason = new Dictionary<string, long> { ["driver_reset"] = vhost.RingStops, ["link_down"] = vhost.Departures, ["broken"] = vhost.Quarantines },
-                };
-            }
-            else if (service.DriverSide is { } driver)
-            {
-                series = series with { PeerEpoch = driver.PeerEpoch, ResetsByReason = driver.EndsByReason };
             }
 
             links.Add(series);
@@ -111,6 +61,9 @@ public sealed class ApplianceState
 
         return new MetricsSnapshot(links, devices, queues);
     }
+
+    /// <summary>The <c>type</c> label: the appliance carries net and console devices.</summary>
+    public static string TypeLabel(DeviceType type) => type == DeviceType.Net ? "net" : "console";
 
     /// <summary>virtio queue names: rx0/tx0 for net; port0-rx, ctrl-rx, … for console.</summary>
     public static string QueueName(string type, int q) => type == "net"

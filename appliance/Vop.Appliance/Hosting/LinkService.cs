@@ -6,6 +6,7 @@ using Vop.Links;
 using Vop.Links.Devices;
 using Vop.Links.Loopback;
 using Vop.Links.Pci;
+using Vop.Links.Supervision;
 using Vop.Links.VhostUser;
 using Vop.Links.Windows;
 using Vop.Netstack;
@@ -26,9 +27,7 @@ public sealed class LinkService : IHostedService, IDisposable
     private readonly ILogger _log;
     private readonly List<IDisposable> _owned = [];
     private readonly LinkCounters _counters = new();
-    private DeviceSideLink? _deviceSide;
-    private DriverSideLink? _driverSide;
-    private VhostUserLink? _vhostUser;
+    private ILinkSupervisor? _supervisor;
 
     public LinkService(LinkConfig config, ILoggerFactory logs)
     {
@@ -42,11 +41,8 @@ public sealed class LinkService : IHostedService, IDisposable
     /// <summary>Refusals, window repairs and contained faults of this link (metrics and status).</summary>
     public LinkCounters Counters => _counters;
 
-    public DeviceSideLink? DeviceSide => _deviceSide;
-
-    public DriverSideLink? DriverSide => _driverSide;
-
-    public VhostUserLink? VhostUser => _vhostUser;
+    /// <summary>The link's supervisor, whatever its kind and role; null until <see cref="StartAsync"/> ran.</summary>
+    public ILinkSupervisor? Supervisor => _supervisor;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -101,21 +97,23 @@ public sealed class LinkService : IHostedService, IDisposable
             // pci/ntb: the window is a file both ends map; the device side creates it if needed.
             var mapped = new PciLinkEnd(SharedWindow.OpenFile(windowPath, _config.WindowOffset, _config.WindowSize, create: true), deviceSide: true, _config.Vectors);
             _owned.Insert(0, mapped);
-            _deviceSide = new DeviceSideLink(_config.Name, mapped, backends, _log, pollPresence: true, _counters);
-            _deviceSide.Start();
-            _owned.Insert(0, _deviceSide);
+            var polled = new DeviceSideLink(_config.Name, mapped, backends, _log, pollPresence: true, _counters);
+            polled.Start();
+            _owned.Insert(0, polled);
+            _supervisor = polled;
             return;
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(_config.Socket)!);
         var end = new LoopbackDeviceEnd(_config.Name, _config.Socket, _config.WindowSize, _config.Vectors, _log);
         _owned.Insert(0, end);
-        _deviceSide = new DeviceSideLink(_config.Name, end, backends, _log, counters: _counters);
-        end.PeerChanged += _ => _deviceSide.NotifyPeerChanged();
+        var side = new DeviceSideLink(_config.Name, end, backends, _log, counters: _counters);
+        end.PeerChanged += _ => side.NotifyPeerChanged();
         end.Server.PeerRefused += () => _counters.Refused(LinkCounters.Refusal.ExtraClient);
-        _deviceSide.Start();
+        side.Start();
         end.Start();
-        _owned.Insert(0, _deviceSide);
+        _owned.Insert(0, side);
+        _supervisor = side;
     }
 
     private void StartVhostUser()
@@ -123,9 +121,10 @@ public sealed class LinkService : IHostedService, IDisposable
         var d = (NetConfigEntry)_config.Devices[0];
         var backend = new NetDeviceBackend(new NetDeviceOptions(d.Name, d.Tap, d.Mac, d.Mtu, d.QueueSize), _log);
         _owned.Add(backend);
-        _vhostUser = new VhostUserLink(_config.Name, _config.Socket, listen: !_config.VhostUserConnect, backend, _log);
-        _vhostUser.Start();
-        _owned.Insert(0, _vhostUser);
+        var vhost = new VhostUserLink(_config.Name, _config.Socket, listen: !_config.VhostUserConnect, backend, _log);
+        vhost.Start();
+        _owned.Insert(0, vhost);
+        _supervisor = vhost;
     }
 
     private void StartDriverSide()
@@ -148,9 +147,10 @@ public sealed class LinkService : IHostedService, IDisposable
         Func<CancellationToken, ILinkEnd> connect = _config.WindowPath is string windowPath
             ? cancel => ConnectMapped(windowPath, _config.WindowOffset, _config.WindowSize, vectors, _config.Doorbell == "ivshmem", cancel)
             : cancel => LoopbackDriverEnd.Connect(socket, vectors, cancel, _log);
-        _driverSide = new DriverSideLink(_config.Name, connect, backends, _log, _counters);
-        _driverSide.Start();
-        _owned.Insert(0, _driverSide);
+        var driver = new DriverSideLink(_config.Name, connect, backends, _log, _counters);
+        driver.Start();
+        _owned.Insert(0, driver);
+        _supervisor = driver;
     }
 
     /// <summary>

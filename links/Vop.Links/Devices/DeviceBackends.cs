@@ -60,6 +60,12 @@ public interface IDriverBackend
 
     IReadOnlyList<QueueStats> Stats { get; }
 
+    /// <summary>
+    /// Queues of the device as last started (≤ <see cref="Stats"/>.Count). A device with a fixed queue count
+    /// reports it from the start; one that learns it at negotiation reports 0 until then.
+    /// </summary>
+    int QueueCount { get; }
+
     /// <summary>Features to accept from <paramref name="slot"/>'s offer (VERSION_1 is required by the transport).</summary>
     ulong ChooseFeatures(DriverSlot slot);
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Vop.Links.Doorbells;
 using Vop.Links.Interop;
 using Vop.Links.Rings;
+using Vop.Links.Supervision;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
 
@@ -16,7 +17,7 @@ namespace Vop.Links.Devices;
 /// overwrote it. All of it on one control thread, which is an exception boundary; backends run their
 /// own pump threads.
 /// </summary>
-public sealed class DeviceSideLink : IDisposable
+public sealed class DeviceSideLink : ILinkSupervisor
 {
     private const int HeartbeatMs = 100;
     private const int RepairCheckMs = 500;
@@ -43,6 +44,7 @@ public sealed class DeviceSideLink : IDisposable
     private readonly PeerHeartbeat _driverHeartbeat = new();
     private bool _driverAlive;
     private readonly LinkCounters _counters;
+    private readonly ResetCounters _resets = new(ResetReasons.DeviceSide);
     private readonly Dictionary<string, long> _repairLogged = [];
 
     // pollPresence: true for links that report no peer departures themselves (pci/ntb); the control
@@ -87,6 +89,10 @@ public sealed class DeviceSideLink : IDisposable
 
     public string Name => _name;
 
+    public LinkSide Side => LinkSide.Device;
+
+    public string Description => "device side over a shared window";
+
     public IReadOnlyList<IDeviceBackend> Devices => _devices;
 
     /// <summary>Device status per device as the device side accepted it.</summary>
@@ -96,12 +102,29 @@ public sealed class DeviceSideLink : IDisposable
 
     public bool IsLive(int device) => _live[device];
 
-    /// <summary>Number of driver resets, peer departures and quarantines seen (for metrics and tests).</summary>
-    public long Resets { get; private set; }
+    public bool Up => _live.Any(l => l);
 
-    public long PeerDepartures { get; private set; }
+    /// <summary>Resets of live devices by the driver (status written to 0).</summary>
+    public long DriverResets => _resets.Of(ResetReason.DriverReset);
 
-    public long Quarantines { get; private set; }
+    /// <summary>Driver sides that left or went silent.</summary>
+    public long PeerDepartures => _resets.Of(ResetReason.LinkDown);
+
+    /// <summary>Devices quarantined here (NEEDS_RESET set).</summary>
+    public long Quarantines => _resets.Of(ResetReason.Broken);
+
+    /// <summary>Driver resets, peer departures and quarantines.</summary>
+    public long Resets => _resets.Total;
+
+    public IReadOnlyList<KeyValuePair<ResetReason, long>> ResetsByReason => _resets.Snapshot();
+
+    public int DeviceCount => _devices.Count;
+
+    public SupervisedDevice DeviceAt(int index)
+    {
+        IDeviceBackend d = _devices[index];
+        return new SupervisedDevice(d.Name, d.Type, _live[index], (uint)StatusOf(index), NegotiatedOf(index), SupervisedDevice.Cells(d.Stats, d.QueueSizes.Count));
+    }
 
     public LinkCounters Counters => _counters;
 
@@ -275,7 +298,7 @@ public sealed class DeviceSideLink : IDisposable
     private void Quarantine(int d)
     {
         _quarantined[d] = true;
-        Quarantines++;
+        _resets.Count(ResetReason.Broken);
         StopDevice(d);
         _slots[d].RequestReset();
         _end.PeerDoorbell(0).Ring();
@@ -355,7 +378,7 @@ public sealed class DeviceSideLink : IDisposable
                 LinkLog.DeviceLive(_log, _name, backend.Name, slot.NegotiatedFeatures);
                 break;
             case SlotEvent.Reset:
-                Resets++;
+                _resets.Count(ResetReason.DriverReset);
                 _quarantined[d] = false;
                 break;
             case SlotEvent.Failed:
@@ -415,7 +438,7 @@ public sealed class DeviceSideLink : IDisposable
 
     private void PeerLeft()
     {
-        PeerDepartures++;
+        _resets.Count(ResetReason.LinkDown);
         LinkLog.DriverSideLeft(_log, _name);
         for (int d = 0; d < _devices.Count; d++)
         {

@@ -1,27 +1,18 @@
+using Vop.Links.Supervision;
+
 namespace Vop.Links.Devices;
 
-/// <summary>Why a driver-side session ended; the label is <c>vop_peer_resets_total{reason}</c> on the driver side.</summary>
-public enum SessionEndReason
+/// <summary>
+/// A driver-side session's end: why (counted as <c>vop_peer_resets_total{reason}</c>, one of
+/// <see cref="ResetReasons.DriverSide"/>), the one log line, and the refusal it counts as (a
+/// <see cref="LinkCounters.Refusal"/> label) if any. The reason is set where the end is detected and
+/// carried as is to the counters; nothing is derived from the log line.
+/// </summary>
+public readonly record struct SessionEnd(ResetReason Reason, string Detail, string? Refusal = null)
 {
-    Stopping,     // we are shutting down
-    LinkDown,     // device side gone: socket closed, heartbeat stopped, no header within 10 s
-    PeerRestart,  // device side's epoch changed or it announced Stopped
-    NeedsReset,   // device side set NEEDS_RESET (it quarantined a device) or removed the device
-    Broken,       // a device quarantined itself here (ring or control protocol violation, pump fault)
-    BadWindow,    // refused what the device side published: device table or queue placement
-    Negotiation,  // no such device, features refused, a status write not acknowledged
-    Fault,        // an unexpected exception in the session, contained
-}
-
-/// <summary>A session's end: the reason, the one log line, and the refusal it counts as (a <see cref="LinkCounters.Refusal"/> label) if any.</summary>
-public readonly record struct SessionEnd(SessionEndReason Reason, string Detail, string? Refusal = null);
-
-public static class SessionEnds
-{
-    private static readonly string[] s_labels =
-        ["stopping", "link_down", "peer_restart", "needs_reset", "broken", "bad_window", "negotiation", "fault"];
-
-    public static int Count => s_labels.Length;
-
-    public static string Label(this SessionEndReason reason) => s_labels[(int)reason];
+    /// <summary>
+    /// A refusal or failure that would repeat on every retry (bad window, negotiation, a contained fault):
+    /// logged once as a problem, not on every retry, and retried after a pause.
+    /// </summary>
+    public bool RepeatsOnRetry => Reason is ResetReason.BadWindow or ResetReason.Negotiation or ResetReason.Fault;
 }

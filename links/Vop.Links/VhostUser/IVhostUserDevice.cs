@@ -1,6 +1,7 @@
 using Vop.Links.Devices;
 using Vop.Links.Rings;
 using Vop.Links.Stats;
+using Vop.Links.Transport;
 
 namespace Vop.Links.VhostUser;
 
@@ -8,6 +9,8 @@ namespace Vop.Links.VhostUser;
 public interface IVhostUserDevice
 {
     string Name { get; }
+
+    DeviceType Type { get; }
 
     /// <summary>virtio feature bits offered to the front-end (bit 30, protocol features, is added by the link).</summary>
     ulong VhostUserFeatures { get; }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Vop.Links.Doorbells;
 using Vop.Links.Interop;
+using Vop.Links.Supervision;
 
 namespace Vop.Links.VhostUser;
 
@@ -10,7 +11,7 @@ namespace Vop.Links.VhostUser;
 /// (`server=on`), reconnecting by itself. One thread reads messages and watches the running device;
 /// when the front-end leaves (QEMU killed or restarted) the device stops and the next one is served.
 /// </summary>
-public sealed class VhostUserLink : IDisposable
+public sealed class VhostUserLink : ILinkSupervisor
 {
     private const int WatchMs = 200;
 
@@ -41,6 +42,10 @@ public sealed class VhostUserLink : IDisposable
 
     public string Name { get; }
 
+    public LinkSide Side => LinkSide.Device;
+
+    public string Description => "vhost-user back-end (device side) for one front-end";
+
     public IVhostUserDevice Device => _device;
 
     /// <summary>Front-end connections served so far (the first is 1).</summary>
@@ -68,6 +73,34 @@ public sealed class VhostUserLink : IDisposable
     public long RingStops => Interlocked.Read(ref _ringStops) + (Volatile.Read(ref _session)?.RingStops ?? 0);
 
     public long Quarantines => Interlocked.Read(ref _quarantines) + (Volatile.Read(ref _session)?.Quarantines ?? 0);
+
+    public bool Up => IsLive;
+
+    /// <summary>A front-end has no epoch in the window sense: each connection is a new peer, so its number is.</summary>
+    public uint PeerEpoch => (uint)Connections;
+
+    /// <summary>Ring stops, departures and quarantines.</summary>
+    public long Resets => RingStops + Departures + Quarantines;
+
+    /// <summary>
+    /// The device side's reasons: a ring the front-end stopped (its driver reset the device) is driver_reset,
+    /// every end of a front-end connection is link_down whatever ended it, a quarantine is broken.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<ResetReason, long>> ResetsByReason =>
+    [
+        KeyValuePair.Create(ResetReason.DriverReset, RingStops),
+        KeyValuePair.Create(ResetReason.LinkDown, Departures),
+        KeyValuePair.Create(ResetReason.Broken, Quarantines),
+    ];
+
+    /// <summary>One device per vhost-user link.</summary>
+    public int DeviceCount => 1;
+
+    public SupervisedDevice DeviceAt(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNotEqual(index, 0);
+        return new SupervisedDevice(_device.Name, _device.Type, IsLive, DeviceStatus, Negotiated, SupervisedDevice.Cells(_device.Stats, _device.QueueCount));
+    }
 
     public void Start()
     {

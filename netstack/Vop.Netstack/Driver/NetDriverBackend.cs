@@ -21,6 +21,9 @@ public sealed class NetDriverBackend : NetBackend, IDriverBackend
         _options = options;
     }
 
+    /// <summary>virtio-net here is one queue pair, known before negotiation.</summary>
+    public int QueueCount => Stats.Count;
+
     public ulong ChooseFeatures(DriverSlot slot) => slot.DeviceFeatures & NetFeatures.Offered;
 
     public void Start(DriverSession session)
