@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Vop.Links;
+using Vop.Links.Rings;
+using Vop.Links.Stats;
 
 namespace Vop.Metrics.Tests;
 
@@ -11,34 +14,38 @@ namespace Vop.Metrics.Tests;
 /// </summary>
 public sealed class MetricsExporterTests
 {
-    private static readonly string[] s_errorKinds = ["none", "bad_head", "bad_next", "loop", "indirect", "out_of_window"];
     private static readonly string[] s_dropReasons = ["ring_full", "bad_hdr", "oversize", "no_buffer"];
-    private static readonly string[] s_refusals = ["extra_client", "unsealed_memory", "window_file", "bad_header", "bad_table"];
 
     [Fact]
     public async Task TextOutputCarriesEveryQueueAndLinkWithItsLabels()
     {
-        var rx = new QueueStats("rx0") { Packets = 5, Bytes = 7000, Batches = 3, NotificationsSent = 2, NotificationsSuppressed = 1, DoorbellsReceived = 4, Occupancy = 9 };
-        rx.Drops[2] = 1;             // oversize
-        rx.RingErrors[5] = 1;        // out_of_window
-        long threeMicroseconds = Stopwatch.Frequency * 3 / 1_000_000;
-        LatencyHistogram.Record(rx, threeMicroseconds, 2);
-        LatencyHistogram.Record(rx, Stopwatch.Frequency * 10); // 10 s: past the last finite bucket
+        var rx = new QueueStats("rx0", s_dropReasons) { Packets = 5, Bytes = 7000, Batches = 3, NotificationsSent = 2, NotificationsSuppressed = 1, DoorbellsReceived = 4, Occupancy = 9 };
+        rx.Drops[2] = 1; // oversize
+        rx.RingErrors[(int)RingErrorKind.OutOfWindow] = 1;
+        rx.RecordLatency(Stopwatch.Frequency * 3 / 1_000_000, 2);
+        rx.RecordLatency(Stopwatch.Frequency * 10); // 10 s: past the last finite bucket
         rx.RecordBatch(1);
         rx.RecordBatch(3);
-        var tx = new QueueStats("tx0") { Packets = 11, Bytes = 1100 };
-        var cardRx = new QueueStats("rx0") { Packets = 42 };
+        var tx = new QueueStats("tx0", s_dropReasons) { Packets = 11, Bytes = 1100 };
+        var cardRx = new QueueStats("rx0", s_dropReasons) { Packets = 42 };
+        var hostCounters = new LinkCounters();
+        for (int i = 0; i < 3; i++)
+        {
+            hostCounters.Refused(LinkCounters.Refusal.ExtraClient);
+        }
+
+        hostCounters.Repaired(LinkCounters.Part.State);
         var snapshot = new MetricsSnapshot(
             [
                 new LinkSeries("host", "device", true, 2)
                 {
                     PeerEpoch = 77,
                     ResetsByReason = new Dictionary<string, long> { ["driver_reset"] = 1, ["link_down"] = 1, ["broken"] = 0 },
-                    Refusals = s_refusals.ToDictionary(r => r, r => r == "extra_client" ? 3L : 0L),
-                    Repairs = new Dictionary<string, long> { ["header"] = 0, ["state"] = 1, ["slot"] = 0 },
+                    Refusals = hostCounters.Refusals,
+                    Repairs = hostCounters.Repairs,
                     InternalErrors = 1,
                 },
-                new LinkSeries("card", "driver", false, 0) { Refusals = s_refusals.ToDictionary(r => r, _ => 0L) },
+                new LinkSeries("card", "driver", false, 0) { Refusals = new LinkCounters().Refusals }, // a link that never refused anything
             ],
             [new DeviceSeries("host", "net0", "net", 0xF, 0x1_0000_0030, true)],
             [
@@ -46,7 +53,7 @@ public sealed class MetricsExporterTests
                 new QueueSeries("host", "net0", "tx0", "transmit", tx),
                 new QueueSeries("card", "net0", "rx0", "receive", cardRx),
             ]);
-        var exporter = new MetricsExporter(() => snapshot, s_errorKinds, s_dropReasons);
+        var exporter = new MetricsExporter(() => snapshot);
 
         string text = await Scrape(exporter);
         Dictionary<string, double> samples = Samples(text);
@@ -75,6 +82,11 @@ public sealed class MetricsExporterTests
         }
 
         Assert.Equal(1, samples[$"vop_ring_errors_total{{{Host},queue=\"rx0\",kind=\"out_of_window\"}}"]);
+        foreach (string kind in RingErrorKindNames.All.Skip(1))
+        {
+            Assert.True(samples.ContainsKey($"vop_ring_errors_total{{{Host},queue=\"tx0\",kind=\"{kind}\"}}"), $"no {kind} series");
+        }
+
         Assert.Equal(0, samples[$"vop_ring_errors_total{{{Host},queue=\"tx0\",kind=\"bad_head\"}}"]);
         Assert.DoesNotContain(samples.Keys, k => k.Contains("kind=\"none\"", StringComparison.Ordinal));
 
@@ -86,7 +98,8 @@ public sealed class MetricsExporterTests
         Assert.Equal(1, samples["vop_peer_resets_total{link=\"host\",reason=\"link_down\"}"]);
         Assert.Equal(0, samples["vop_peer_resets_total{link=\"host\",reason=\"broken\"}"]);
         Assert.Equal(3, samples["vop_peer_refusals_total{link=\"host\",reason=\"extra_client\"}"]);
-        foreach (string reason in s_refusals)
+        Assert.Equal(5, LinkCounters.Refusal.All.Count);
+        foreach (string reason in LinkCounters.Refusal.All)
         {
             Assert.Equal(0, samples[$"vop_peer_refusals_total{{link=\"card\",reason=\"{reason}\"}}"]);
         }
@@ -136,9 +149,9 @@ public sealed class MetricsExporterTests
     [Fact]
     public async Task CountersFollowTheCellsBetweenScrapes()
     {
-        var rx = new QueueStats("rx0") { Packets = 1 };
+        var rx = new QueueStats("rx0", s_dropReasons) { Packets = 1 };
         var snapshot = new MetricsSnapshot([], [], [new QueueSeries("l", "d", "rx0", "receive", rx)]);
-        var exporter = new MetricsExporter(() => snapshot, s_errorKinds, s_dropReasons);
+        var exporter = new MetricsExporter(() => snapshot);
         const string Key = "vop_receive_packets_total{link=\"l\",device=\"d\",queue=\"rx0\"}";
         Assert.Equal(1, Samples(await Scrape(exporter))[Key]);
         rx.Packets = 1000;

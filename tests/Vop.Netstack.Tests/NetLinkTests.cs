@@ -2,7 +2,7 @@ using Vop.Links.Devices;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 using Vop.Netstack.Tests.Infrastructure;
 using Vop.Netstack.Virtio;
 
@@ -193,7 +193,7 @@ public sealed class NetLinkTests
 
         public IReadOnlyList<ushort> QueueSizes => [NetLinkRig.QueueSize, NetLinkRig.QueueSize];
 
-        public IReadOnlyList<QueueStats> Stats { get; } = [new QueueStats("rx0"), new QueueStats("tx0")];
+        public IReadOnlyList<QueueStats> Stats { get; } = [new QueueStats("rx0", NetDropReasonNames.All), new QueueStats("tx0", NetDropReasonNames.All)];
 
         public RingErrorKind Fault => RingErrorKind.None;
 

@@ -3,7 +3,7 @@ using Vop.Links.Doorbells;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 using Vop.Netstack.Capture;
 using Vop.Netstack.Device;
 
@@ -42,8 +42,8 @@ internal sealed class DevicePumpRig : IDisposable
         W.Bytes(BufferBase, (int)(windowSize - BufferBase)).Fill(Canary);
         var buffers = new BufferRegion(BufferBase, windowSize - BufferBase);
         bool eventIdx = (features & VirtioFeatures.EventIdx) != 0;
-        DeviceRx = new DeviceQueue(W, s_rxLayout, buffers, eventIdx, _interruptRx, new QueueStats("rx0"));
-        DeviceTx = new DeviceQueue(W, s_txLayout, buffers, eventIdx, _interruptTx, new QueueStats("tx0"));
+        DeviceRx = new DeviceQueue(W, s_rxLayout, buffers, eventIdx, _interruptRx, new QueueStats("rx0", NetDropReasonNames.All));
+        DeviceTx = new DeviceQueue(W, s_txLayout, buffers, eventIdx, _interruptTx, new QueueStats("tx0", NetDropReasonNames.All));
         DeviceRx.Reset();
         DeviceTx.Reset();
         Rx = new DriverQueue(W, s_rxLayout, buffers, eventIdx, _kickRx, new QueueStats("driver-rx0"));

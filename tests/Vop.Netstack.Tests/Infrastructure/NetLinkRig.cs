@@ -2,7 +2,7 @@ using Vop.Links.Devices;
 using Vop.Links.Loopback;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
-using Vop.Metrics;
+using Vop.Links.Stats;
 using Vop.Netstack.Capture;
 using Vop.Netstack.Device;
 using Vop.Netstack.Driver;
@@ -78,7 +78,7 @@ internal sealed class NetLinkRig : IDisposable
 
         public IReadOnlyList<ushort> QueueSizes => [QueueSize, QueueSize];
 
-        public IReadOnlyList<QueueStats> Stats { get; } = [new QueueStats("rx0"), new QueueStats("tx0")];
+        public IReadOnlyList<QueueStats> Stats { get; } = [new QueueStats("rx0", NetDropReasonNames.All), new QueueStats("tx0", NetDropReasonNames.All)];
 
         public CaptureRing Capture { get; } = new(1 << 20);
 
@@ -106,7 +106,7 @@ internal sealed class NetLinkRig : IDisposable
 
         public DeviceType Type => DeviceType.Net;
 
-        public IReadOnlyList<QueueStats> Stats { get; } = [new QueueStats("rx0"), new QueueStats("tx0")];
+        public IReadOnlyList<QueueStats> Stats { get; } = [new QueueStats("rx0", NetDropReasonNames.All), new QueueStats("tx0", NetDropReasonNames.All)];
 
         public CaptureRing Capture { get; } = new(1 << 20);
 
