@@ -99,7 +99,7 @@ internal sealed unsafe class NetDevicePump : NetPump
                     haveRx = true;
                 }
 
-                nint n = TapReceive.Frame(Tap, iov, rxIov, _rx.Stats);
+                nint n = TapReceive.Frame(Tap, iov, rxIov, rxChain.WritableLength, _rx.Stats);
                 if (n == 0)
                 {
                     tapEmpty = true;
@@ -108,7 +108,7 @@ internal sealed unsafe class NetDevicePump : NetPump
 
                 if (n < 0)
                 {
-                    continue; // the frame did not fit the posted buffer; the kernel dropped it (counted)
+                    continue; // the frame did not fit the posted buffer and is gone (counted); the buffer stays ours
                 }
 
                 ReadOnlySpan<BufferSegment> segs = rxSegs[..rxChain.SegmentCount];

@@ -29,6 +29,14 @@ internal static unsafe partial class TapInterop
 
     public const int IFNAMSIZ = 16;
 
+    // sys/socket.h, for a frame socket standing in for a TAP (TapDevice.FromFd).
+    public const int SO_TYPE = 3;
+    public const int SOCK_DGRAM = 2;
+    public const int SOCK_SEQPACKET = 5;
+    public const int MSG_TRUNC = 0x20;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_NOSIGNAL = 0x4000;
+
     /// <summary>struct ifreq: 16-byte name, then a 24-byte union (flags, mtu, hwaddr).</summary>
     [StructLayout(LayoutKind.Explicit, Size = 40)]
     public struct IfReq
@@ -69,4 +77,10 @@ internal static unsafe partial class TapInterop
 
     [LibraryImport("libc", EntryPoint = "writev", SetLastError = true)]
     public static partial nint Writev(int fd, iovec* iov, int count);
+
+    [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
+    public static partial nint RecvMsg(int fd, msghdr* msg, int flags);
+
+    [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
+    public static partial nint SendMsg(int fd, msghdr* msg, int flags);
 }
