@@ -4,7 +4,7 @@ using Vop.Links.Doorbells;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
 namespace Vop.TestSupport.RingTest;
 
