@@ -1,11 +1,11 @@
 using Vop.Links.Devices;
 using Vop.Links.Doorbells;
-using Vop.Links.Loopback;
 using Vop.Links.Rings;
 using Vop.Links.Stats;
 using Vop.Links.Supervision;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
+using Vop.TestSupport;
 
 namespace Vop.Links.Tests;
 

@@ -26,7 +26,7 @@ public sealed class ApplianceState
             bool deviceSideIsHost = (c.Role == LinkRole.Device) == (c.End == ConsoleEnd.Host);
             var series = new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), false, 0)
             {
-                Kind = c.Kind,
+                Kind = c.Kind.Name(),
                 Refusals = service.Counters.Refusals,
                 Repairs = service.Counters.Repairs,
                 InternalErrors = service.Counters.InternalErrors,
