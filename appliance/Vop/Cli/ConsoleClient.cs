@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using Vop.Links.Interop;
 
 namespace Vop.Appliance.Cli;
 
@@ -109,7 +110,7 @@ public static unsafe class ConsoleClient
             while (true)
             {
                 long n = Tmds.Linux.LibC.read(fd, p, (Tmds.Linux.size_t)buffer.Length);
-                if (n >= 0 || Tmds.Linux.LibC.errno != 4)
+                if (n >= 0 || Errno.Last != Tmds.Linux.LibC.EINTR)
                 {
                     return (int)Math.Max(n, 0);
                 }
@@ -127,7 +128,7 @@ public static unsafe class ConsoleClient
                 long n = Tmds.Linux.LibC.write(fd, p + off, (Tmds.Linux.size_t)(data.Length - off));
                 if (n <= 0)
                 {
-                    if (n < 0 && Tmds.Linux.LibC.errno == 4)
+                    if (n < 0 && Errno.Last == Tmds.Linux.LibC.EINTR)
                     {
                         continue;
                     }
@@ -144,15 +145,15 @@ public static unsafe class ConsoleClient
     {
         try
         {
-            // TIOCGWINSZ on stdout: rows, cols.
-            ushort* ws = stackalloc ushort[4];
-            if (Tmds.Linux.LibC.ioctl(1, 0x5413, ws) != 0)
+            // The window size of stdout.
+            Tmds.Linux.winsize ws;
+            if (Tmds.Linux.LibC.ioctl(1, Tmds.Linux.LibC.TIOCGWINSZ, &ws) != 0)
             {
                 return;
             }
 
-            int rows = ws[0];
-            int cols = ws[1];
+            int rows = ws.ws_row;
+            int cols = ws.ws_col;
             if (cols > 0 && rows > 0)
             {
                 socket.Send(Frame(1, [(byte)cols, (byte)(cols >> 8), (byte)rows, (byte)(rows >> 8)]));

@@ -150,12 +150,12 @@ public sealed unsafe class IvshmemServer : IDisposable
 
             if (r < 0)
             {
-                if (LibC.errno == Errno.EINTR)
+                if (Errno.Last == LibC.EINTR)
                 {
                     continue;
                 }
 
-                LinkLog.ServerPollFailed(_log, _path, Errno.Describe(LibC.errno));
+                LinkLog.ServerPollFailed(_log, _path, Errno.Describe(Errno.Last));
                 return;
             }
 

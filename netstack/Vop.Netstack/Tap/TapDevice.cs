@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text;
 using Tmds.Linux;
 using Vop.Links.Interop;
@@ -47,8 +46,8 @@ public sealed unsafe class TapDevice : IDisposable
 
         if (raw < 0)
         {
-            int e = Marshal.GetLastPInvokeError() is int le && le != 0 ? le : LibC.errno;
-            string why = e is 1 or 13 ? "permission denied: needs root or CAP_NET_ADMIN and access to the device" : Errno.Describe(e);
+            int e = Errno.Last;
+            string why = e == LibC.EPERM || e == LibC.EACCES ? "permission denied: needs root or CAP_NET_ADMIN and access to the device" : Errno.Describe(e);
             throw new IOException($"tap {name}: cannot open /dev/net/tun: {why}");
         }
 
@@ -57,21 +56,21 @@ public sealed unsafe class TapDevice : IDisposable
         {
             TapInterop.IfReq req = TapInterop.Named(name);
             req.Flags = TapInterop.IFF_TAP | TapInterop.IFF_NO_PI | TapInterop.IFF_VNET_HDR;
-            if (TapInterop.Ioctl(raw, TapInterop.TUNSETIFF, &req) < 0)
+            if (LibC.ioctl(raw, TapInterop.TUNSETIFF, &req) < 0)
             {
-                int e = LibC.errno;
+                int e = Errno.Last;
                 string why = e switch
                 {
-                    1 => "permission denied: needs CAP_NET_ADMIN (run as root or grant the capability)",
-                    16 => "the name is taken by another interface or an attached TAP",
-                    22 => "the name is taken by an interface that is not a TAP, or the flags were refused",
+                    _ when e == LibC.EPERM => "permission denied: needs CAP_NET_ADMIN (run as root or grant the capability)",
+                    _ when e == LibC.EBUSY => "the name is taken by another interface or an attached TAP",
+                    _ when e == LibC.EINVAL => "the name is taken by an interface that is not a TAP, or the flags were refused",
                     _ => Errno.Describe(e),
                 };
                 throw new IOException($"tap {name}: TUNSETIFF failed: {why}");
             }
 
             int hdr = VnetHeaderSize;
-            Errno.Check(TapInterop.Ioctl(raw, TapInterop.TUNSETVNETHDRSZ, &hdr), $"tap {name}: TUNSETVNETHDRSZ");
+            Errno.Check(LibC.ioctl(raw, TapInterop.TUNSETVNETHDRSZ, &hdr), $"tap {name}: TUNSETVNETHDRSZ");
             return new TapDevice(fd, name);
         }
         catch
@@ -123,20 +122,20 @@ public sealed unsafe class TapDevice : IDisposable
 
     /// <summary>Which offloads the kernel may hand us in reads (TUN_F_* bits; 0 = plain frames with full checksums).</summary>
     public void SetOffloads(uint tunFlags) =>
-        Errno.Check(TapInterop.Ioctl(_fd.Fd, TapInterop.TUNSETOFFLOAD, (int)tunFlags), $"tap {Name}: TUNSETOFFLOAD(0x{tunFlags:x})");
+        Errno.Check(LibC.ioctl(_fd.Fd, TapInterop.TUNSETOFFLOAD, (int)tunFlags), $"tap {Name}: TUNSETOFFLOAD(0x{tunFlags:x})");
 
     /// <summary>Carrier on/off (TUNSETCARRIER, Linux ≥ 5.0): NO-CARRIER while the peer is gone.</summary>
     public void SetCarrier(bool on)
     {
         int v = on ? 1 : 0;
-        Errno.Check(TapInterop.Ioctl(_fd.Fd, TapInterop.TUNSETCARRIER, &v), $"tap {Name}: TUNSETCARRIER");
+        Errno.Check(LibC.ioctl(_fd.Fd, TapInterop.TUNSETCARRIER, &v), $"tap {Name}: TUNSETCARRIER");
     }
 
     public void SetMtu(int mtu) => WithSocket(s =>
     {
         TapInterop.IfReq req = TapInterop.Named(Name);
         req.Mtu = mtu;
-        Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCSIFMTU, &req), $"tap {Name}: set MTU {mtu}");
+        Errno.Check(LibC.ioctl(s, LibC.SIOCSIFMTU, &req), $"tap {Name}: set MTU {mtu}");
     });
 
     public void SetMac(ReadOnlySpan<byte> mac)
@@ -151,7 +150,7 @@ public sealed unsafe class TapDevice : IDisposable
                 req.HwData[i] = copy[i];
             }
 
-            Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCSIFHWADDR, &req), $"tap {Name}: set MAC");
+            Errno.Check(LibC.ioctl(s, LibC.SIOCSIFHWADDR, &req), $"tap {Name}: set MAC");
         });
     }
 
@@ -159,9 +158,9 @@ public sealed unsafe class TapDevice : IDisposable
     public void BringUp() => WithSocket(s =>
     {
         TapInterop.IfReq req = TapInterop.Named(Name);
-        Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCGIFFLAGS, &req), $"tap {Name}: get flags");
+        Errno.Check(LibC.ioctl(s, LibC.SIOCGIFFLAGS, &req), $"tap {Name}: get flags");
         req.Flags |= TapInterop.IFF_UP;
-        Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCSIFFLAGS, &req), $"tap {Name}: bring up");
+        Errno.Check(LibC.ioctl(s, LibC.SIOCSIFFLAGS, &req), $"tap {Name}: bring up");
     });
 
     private static void WithSocket(Action<int> body)
@@ -173,15 +172,15 @@ public sealed unsafe class TapDevice : IDisposable
     /// <summary>Reads one frame (vnet header first) into the scatter list; 0 when none is ready, -errno on error.</summary>
     public nint Read(iovec* iov, int count)
     {
-        nint n = TapInterop.Readv(_fd.Fd, iov, count);
-        return n >= 0 ? n : -Marshal.GetLastPInvokeError();
+        nint n = LibCExtra.readv(_fd.Fd, iov, count);
+        return n >= 0 ? n : -Errno.Last;
     }
 
     /// <summary>Writes one frame (vnet header first) from the gather list; -errno on error.</summary>
     public nint Write(iovec* iov, int count)
     {
-        nint n = TapInterop.Writev(_fd.Fd, iov, count);
-        return n >= 0 ? n : -Marshal.GetLastPInvokeError();
+        nint n = LibCExtra.writev(_fd.Fd, iov, count);
+        return n >= 0 ? n : -Errno.Last;
     }
 
     public void Dispose() => _fd.Dispose();

@@ -22,16 +22,9 @@ public sealed unsafe class PtyMirror : IDisposable
 
     public PtyMirror(string link, Action<byte[]> input)
     {
-        int fd = PtyInterop.PosixOpenpt(PtyInterop.O_RDWR | PtyInterop.O_NOCTTY | PtyInterop.O_CLOEXEC);
-        if (fd < 0 || PtyInterop.Grantpt(fd) != 0 || PtyInterop.Unlockpt(fd) != 0)
-        {
-            throw new IOException("cannot allocate a pseudo-terminal for the console");
-        }
-
-        _master = new SafeFd(fd);
-        byte* name = stackalloc byte[128];
-        _ = PtyInterop.PtsnameR(fd, name, 128);
-        Path = Encoding.ASCII.GetString(name, new ReadOnlySpan<byte>(name, 128).IndexOf((byte)0));
+        _master = Pty.OpenMaster(out string path);
+        int fd = _master.Fd;
+        Path = path;
         byte[] pathBytes = Encoding.ASCII.GetBytes(Path + "\0");
         fixed (byte* p = pathBytes)
         {

@@ -48,8 +48,8 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
 
     private static void Apply(int fd, (ushort Cols, ushort Rows) size)
     {
-        var ws = new PtyInterop.WinSize { Cols = size.Cols, Rows = size.Rows };
-        _ = PtyInterop.IoctlWinSize(fd, PtyInterop.TIOCSWINSZ, &ws);
+        var ws = new winsize { ws_col = size.Cols, ws_row = size.Rows };
+        _ = LibC.ioctl(fd, LibC.TIOCSWINSZ, &ws);
     }
 
     private void Supervise()
@@ -75,21 +75,8 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
 
     private void RunSession()
     {
-        int fd = PtyInterop.PosixOpenpt(PtyInterop.O_RDWR | PtyInterop.O_NOCTTY | PtyInterop.O_CLOEXEC);
-        if (fd < 0 || PtyInterop.Grantpt(fd) != 0 || PtyInterop.Unlockpt(fd) != 0)
-        {
-            throw new IOException("cannot allocate a pseudo-terminal");
-        }
-
-        var master = new SafeFd(fd);
-        byte* name = stackalloc byte[128];
-        if (PtyInterop.PtsnameR(fd, name, 128) != 0)
-        {
-            master.Dispose();
-            throw new IOException("ptsname failed");
-        }
-
-        string pts = Encoding.ASCII.GetString(name, new ReadOnlySpan<byte>(name, 128).IndexOf((byte)0));
+        SafeFd master = Pty.OpenMaster(out string pts);
+        int fd = master.Fd;
         lock (_gate)
         {
             _master = master;
@@ -122,7 +109,7 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
                 long n = LibC.read(fd, p, (size_t)buffer.Length);
                 if (n <= 0)
                 {
-                    if (n < 0 && LibC.errno == Errno.EINTR)
+                    if (n < 0 && Errno.Last == LibC.EINTR)
                     {
                         continue;
                     }
@@ -137,7 +124,7 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
 
         if (!child.HasExited)
         {
-            _ = LibC.kill(-child.Id, 1); // SIGHUP to the session, as a hangup would
+            _ = LibC.kill(-child.Id, LibC.SIGHUP); // to the session, as a hangup would
             child.WaitForExit(2000);
         }
 
@@ -178,8 +165,8 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
         _disposed = true;
         if (_child is { HasExited: false } c)
         {
-            _ = LibC.kill(-c.Id, 1);
-            _ = LibC.kill(c.Id, 9);
+            _ = LibC.kill(-c.Id, LibC.SIGHUP);
+            _ = LibC.kill(c.Id, LibC.SIGKILL);
         }
 
         _supervisor.Join(3000);
