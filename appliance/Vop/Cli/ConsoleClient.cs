@@ -31,7 +31,9 @@ public static unsafe class ConsoleClient
         SendSize(socket);
         using PosixSignalRegistration winch = PosixSignalRegistration.Create(PosixSignal.SIGWINCH, _ => SendSize(socket));
 
-        var done = new ManualResetEventSlim();
+        // Not a ManualResetEventSlim: the thread still reading when we return sets it later, and that must not
+        // meet a disposed event.
+        var done = new TaskCompletionSource();
         // Raw fds 0 and 1, not System.Console: its terminal layer buffers input by line and echoes it.
         var down = new Thread(() =>
         {
@@ -48,7 +50,7 @@ public static unsafe class ConsoleClient
             {
             }
 
-            done.Set();
+            done.TrySetResult();
         })
         { IsBackground = true, Name = "console-down" };
         down.Start();
@@ -78,12 +80,12 @@ public static unsafe class ConsoleClient
             {
             }
 
-            done.Set();
+            done.TrySetResult();
         })
         { IsBackground = true, Name = "console-up" };
         up.Start();
 
-        done.Wait();
+        done.Task.Wait();
         if (saved is not null)
         {
             Stty(saved);

@@ -24,11 +24,15 @@ public sealed class LinkService : IHostedService, IDisposable
     private readonly LinkConfig _config;
     private readonly ILoggerFactory _logs;
     private readonly ILogger _log;
-    private readonly List<IDisposable> _owned = [];
     private readonly LinkCounters _counters = new();
+
+    /// <summary>Backends (TAPs, ports) and the link end in the order they were made; disposed last first.</summary>
+    private readonly List<IDisposable> _owned = [];
+    private CaptureServer? _capture;
     private DeviceSideLink? _deviceSide;
     private DriverSideLink? _driverSide;
     private VhostUserLink? _vhostUser;
+    private bool _disposed;
 
     public LinkService(LinkConfig config, ILoggerFactory logs)
     {
@@ -69,7 +73,7 @@ public sealed class LinkService : IHostedService, IDisposable
                 .Concat(_owned.OfType<NetDriverBackend>().Select(b => b.Capture)).ToList();
             if (rings.Count > 0)
             {
-                _owned.Insert(0, new CaptureServer(Path.Combine(_config.RunDir, _config.Name, "capture.sock"), rings, _log));
+                _capture = new CaptureServer(Path.Combine(_config.RunDir, _config.Name, "capture.sock"), rings, _log);
             }
         }
         catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or InvalidDataException)
@@ -89,7 +93,7 @@ public sealed class LinkService : IHostedService, IDisposable
             IDeviceBackend backend = entry switch
             {
                 NetConfigEntry d => new NetDeviceBackend(new NetDeviceOptions(d.Name, d.Tap, d.Mac, d.Mtu, d.QueueSize), _log),
-                ConsoleConfigEntry c => new ConsoleDeviceBackend(c.Name, [.. c.Ports.Select(p => p.Name)], EndpointFactory.Create(_config.Name, c)),
+                ConsoleConfigEntry c => NewConsoleDevice(_config.Name, c),
                 _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
             };
             _owned.Add((IDisposable)backend);
@@ -99,23 +103,61 @@ public sealed class LinkService : IHostedService, IDisposable
         if (_config.WindowPath is string windowPath)
         {
             // pci/ntb: the window is a file both ends map; the device side creates it if needed.
-            var mapped = new PciLinkEnd(SharedWindow.OpenFile(windowPath, _config.WindowOffset, _config.WindowSize, create: true), deviceSide: true, _config.Vectors);
-            _owned.Insert(0, mapped);
+            PciLinkEnd mapped = OpenMapped(windowPath, _config.WindowOffset, _config.WindowSize, deviceSide: true, _config.Vectors, vfioFunction: null);
+            _owned.Add(mapped);
             _deviceSide = new DeviceSideLink(_config.Name, mapped, backends, _log, pollPresence: true, _counters);
             _deviceSide.Start();
-            _owned.Insert(0, _deviceSide);
             return;
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(_config.Socket)!);
         var end = new LoopbackDeviceEnd(_config.Name, _config.Socket, _config.WindowSize, _config.Vectors, _log);
-        _owned.Insert(0, end);
+        _owned.Add(end);
         _deviceSide = new DeviceSideLink(_config.Name, end, backends, _log, counters: _counters);
         end.PeerChanged += _ => _deviceSide.NotifyPeerChanged();
         end.Server.PeerRefused += () => _counters.Refused(LinkCounters.Refusal.ExtraClient);
         _deviceSide.Start();
         end.Start();
-        _owned.Insert(0, _deviceSide);
+    }
+
+    /// <summary>A console device over its ports; the ports are closed again if the device cannot be made.</summary>
+    private static ConsoleDeviceBackend NewConsoleDevice(string link, ConsoleConfigEntry c)
+    {
+        PortSet ports = EndpointFactory.Create(link, c);
+        try
+        {
+            return new ConsoleDeviceBackend(c.Name, [.. c.Ports.Select(p => p.Name)], ports);
+        }
+        catch
+        {
+            ports.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A pci/ntb link end over the window file (the device side creates it), with the PCI function
+    /// <paramref name="vfioFunction"/> opened through VFIO when given; what was opened is closed again if the
+    /// end cannot be made.
+    /// </summary>
+    private static PciLinkEnd OpenMapped(string path, ulong offset, ulong size, bool deviceSide, int vectors, string? vfioFunction)
+    {
+        VfioDevice? vfio = null;
+        SharedWindow? window = null;
+        try
+        {
+            vfio = vfioFunction is null ? null : VfioDevice.Open(vfioFunction);
+            window = SharedWindow.OpenFile(path, offset, size, create: deviceSide);
+            var end = new PciLinkEnd(window, deviceSide, vectors, vfio);
+            window = null; // the end owns both now
+            vfio = null;
+            return end;
+        }
+        finally
+        {
+            window?.Dispose();
+            vfio?.Dispose();
+        }
     }
 
     private void StartVhostUser()
@@ -125,7 +167,6 @@ public sealed class LinkService : IHostedService, IDisposable
         _owned.Add(backend);
         _vhostUser = new VhostUserLink(_config.Name, _config.Socket, listen: !_config.VhostUserConnect, backend, _log);
         _vhostUser.Start();
-        _owned.Insert(0, _vhostUser);
     }
 
     private void StartDriverSide()
@@ -150,7 +191,6 @@ public sealed class LinkService : IHostedService, IDisposable
             : cancel => LoopbackDriverEnd.Connect(socket, vectors, cancel, _log);
         _driverSide = new DriverSideLink(_config.Name, connect, backends, _log, _counters);
         _driverSide.Start();
-        _owned.Insert(0, _driverSide);
     }
 
     /// <summary>
@@ -166,15 +206,21 @@ public sealed class LinkService : IHostedService, IDisposable
             cancel.WaitHandle.WaitOne(100);
         }
 
-        VfioDevice? vfio = ivshmem ? VfioDevice.Open(Path.GetFileName(Path.GetDirectoryName(path)!)) : null;
-        var end = new PciLinkEnd(SharedWindow.OpenFile(path, offset, size, create: false), deviceSide: false, vectors, vfio);
-        while (!end.PeerAttached)
+        PciLinkEnd end = OpenMapped(path, offset, size, deviceSide: false, vectors, ivshmem ? Path.GetFileName(Path.GetDirectoryName(path)!) : null);
+        try
         {
-            if (cancel.WaitHandle.WaitOne(50))
+            while (!end.PeerAttached)
             {
-                end.Dispose();
-                cancel.ThrowIfCancellationRequested();
+                if (cancel.WaitHandle.WaitOne(50))
+                {
+                    cancel.ThrowIfCancellationRequested();
+                }
             }
+        }
+        catch
+        {
+            end.Dispose();
+            throw;
         }
 
         return end;
@@ -188,10 +234,21 @@ public sealed class LinkService : IHostedService, IDisposable
 
     public void Dispose()
     {
-        // Supervisor first (stops pumps, resets devices), then link end, then TAPs.
-        foreach (IDisposable d in _owned)
+        if (_disposed)
         {
-            d.Dispose();
+            return;
+        }
+
+        _disposed = true;
+
+        // Capture, then the supervisor (stops pumps, resets devices), then link end, then TAPs.
+        _capture?.Dispose();
+        _deviceSide?.Dispose();
+        _driverSide?.Dispose();
+        _vhostUser?.Dispose();
+        for (int i = _owned.Count - 1; i >= 0; i--)
+        {
+            _owned[i].Dispose();
         }
 
         _owned.Clear();

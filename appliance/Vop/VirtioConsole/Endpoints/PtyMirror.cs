@@ -24,28 +24,38 @@ public sealed unsafe class PtyMirror : IDisposable
     {
         _master = Pty.OpenMaster(out string path);
         int fd = _master.Fd;
-        Path = path;
-        byte[] pathBytes = Encoding.ASCII.GetBytes(Path + "\0");
-        fixed (byte* p = pathBytes)
+        try
         {
-            _slave = new SafeFd(Errno.Check(LibC.open(p, LibC.O_RDWR | LibC.O_NOCTTY | LibC.O_CLOEXEC, 0), $"open({Path})"));
-        }
+            Path = path;
+            byte[] pathBytes = Encoding.ASCII.GetBytes(Path + "\0");
+            fixed (byte* p = pathBytes)
+            {
+                _slave = new SafeFd(Errno.Check(LibC.open(p, LibC.O_RDWR | LibC.O_NOCTTY | LibC.O_CLOEXEC, 0), $"open({Path})"));
+            }
 
-        // Raw line discipline: bytes pass as they are, as on a serial line.
-        using (Process? stty = Process.Start("stty", ["-F", Path, "raw", "-echo"]))
+            // Raw line discipline: bytes pass as they are, as on a serial line.
+            using (Process? stty = Process.Start("stty", ["-F", Path, "raw", "-echo"]))
+            {
+                stty?.WaitForExit();
+            }
+
+            _ = LibC.fcntl(fd, LibC.F_SETFL, LibC.fcntl(fd, LibC.F_GETFL) | LibC.O_NONBLOCK);
+            _link = link;
+            if (File.Exists(link) || new FileInfo(link).LinkTarget is not null)
+            {
+                File.Delete(link);
+            }
+
+            File.CreateSymbolicLink(link, Path);
+            _reader = Faults.StartGuarded("vop-console-pty", () => Read(input));
+        }
+        catch
         {
-            stty?.WaitForExit();
+            // A half-made mirror closes what it opened (the caller never gets an object to dispose).
+            _slave?.Dispose();
+            _master.Dispose();
+            throw;
         }
-
-        _ = LibC.fcntl(fd, LibC.F_SETFL, LibC.fcntl(fd, LibC.F_GETFL) | LibC.O_NONBLOCK);
-        _link = link;
-        if (File.Exists(link) || new FileInfo(link).LinkTarget is not null)
-        {
-            File.Delete(link);
-        }
-
-        File.CreateSymbolicLink(link, Path);
-        _reader = Faults.StartGuarded("vop-console-pty", () => Read(input));
     }
 
     /// <summary>The slave device (/dev/pts/N); the symlink points here.</summary>
