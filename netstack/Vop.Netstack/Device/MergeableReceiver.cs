@@ -83,7 +83,7 @@ internal sealed unsafe class MergeableReceiver
 
             int count = _firstSegment[_held];
             ChainBytes.ToIovec(w, _segments.AsSpan(0, count), iov);
-            nint n = TapReceive.Frame(_tap, iov, count, _rx.Stats);
+            nint n = TapReceive.Frame(_tap, iov, count, _heldBytes, _rx.Stats);
             if (n == 0)
             {
                 tapEmpty = true;

@@ -4,7 +4,6 @@ using Vop.Links.Devices;
 using Vop.Links.Interop;
 using Vop.Links.Rings;
 using Vop.Links.Windows;
-using Vop.Metrics;
 using Vop.Netstack.Tap;
 using Vop.Netstack.Virtio;
 
@@ -100,7 +99,7 @@ internal sealed unsafe class NetDevicePump : NetPump
                     haveRx = true;
                 }
 
-                nint n = TapReceive.Frame(Tap, iov, rxIov, _rx.Stats);
+                nint n = TapReceive.Frame(Tap, iov, rxIov, rxChain.WritableLength, _rx.Stats);
                 if (n == 0)
                 {
                     tapEmpty = true;
@@ -109,7 +108,7 @@ internal sealed unsafe class NetDevicePump : NetPump
 
                 if (n < 0)
                 {
-                    continue; // the frame did not fit the posted buffer; the kernel dropped it (counted)
+                    continue; // the frame did not fit the posted buffer and is gone (counted); the buffer stays ours
                 }
 
                 ReadOnlySpan<BufferSegment> segs = rxSegs[..rxChain.SegmentCount];
@@ -128,7 +127,7 @@ internal sealed unsafe class NetDevicePump : NetPump
             if (moved != 0)
             {
                 // Frames read this pass waited at most this long between the TAP and the published index.
-                LatencyHistogram.Record(_rx.Stats, Stopwatch.GetTimestamp() - readSince, moved);
+                _rx.Stats.RecordLatency(Stopwatch.GetTimestamp() - readSince, moved);
             }
 
             // Driver → TAP.

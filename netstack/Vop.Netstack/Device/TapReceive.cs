@@ -1,5 +1,5 @@
 using Tmds.Linux;
-using Vop.Metrics;
+using Vop.Links.Stats;
 using Vop.Netstack.Tap;
 
 namespace Vop.Netstack.Device;
@@ -8,10 +8,12 @@ namespace Vop.Netstack.Device;
 internal static unsafe class TapReceive
 {
     /// <summary>
-    /// The frame's length; 0 when the TAP has nothing (EAGAIN); -1 when the kernel dropped a frame that did
-    /// not fit the buffers (EFAULT-like errors), counted as an oversize drop.
+    /// The frame's length; 0 when the TAP has nothing (EAGAIN); -1, counted as an oversize drop, when the
+    /// frame did not fit the <paramref name="capacity"/> bytes of the buffers or the read failed. A TAP
+    /// copies what fits of a longer frame, returns its full length and drops the rest (tun_put_user), so
+    /// a length above the capacity is a cut-off frame that must not be completed as if whole.
     /// </summary>
-    public static nint Frame(TapDevice tap, iovec* iov, int count, QueueStats stats)
+    public static nint Frame(TapDevice tap, iovec* iov, int count, ulong capacity, QueueStats stats)
     {
         nint n = tap.Read(iov, count);
         if (n == -LibC.EAGAIN || n == 0)
@@ -19,7 +21,7 @@ internal static unsafe class TapReceive
             return 0;
         }
 
-        if (n < 0)
+        if (n < 0 || (ulong)n > capacity)
         {
             stats.Drops[(int)NetDropReason.Oversize]++;
             return -1;

@@ -154,6 +154,14 @@ internal sealed unsafe class NetDriverPump : NetPump
                     break;
                 }
 
+                if ((ulong)n > _txSize)
+                {
+                    // A TAP returns a cut-off frame's full length (tun_put_user): it did not fit, it is gone.
+                    txFree.Push(b);
+                    _tx.Stats.Drops[(int)NetDropReason.Oversize]++;
+                    continue;
+                }
+
                 if (_capture.Active)
                 {
                     _capture.Offer(w, [new BufferSegment(off, (uint)n, false)], (int)n, 1);

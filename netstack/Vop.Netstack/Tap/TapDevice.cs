@@ -7,7 +7,8 @@ namespace Vop.Netstack.Tap;
 /// <summary>
 /// A TAP interface opened with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR and a 12-byte vnet header
 /// (virtio_net_hdr_v1), non-blocking. Every read returns one frame prefixed by its header; every write
-/// takes one. Errors name the interface and say what to do.
+/// takes one. Errors name the interface and say what to do. <see cref="FromFd"/> wraps any descriptor
+/// that keeps frame boundaries the same way (a SOCK_SEQPACKET socket: the root-free datapath tests).
 /// </summary>
 public sealed unsafe class TapDevice : IDisposable
 {
@@ -17,16 +18,43 @@ public sealed unsafe class TapDevice : IDisposable
     public const int MaxMtu = 65535 - 14;
 
     private readonly SafeFd _fd;
+    private readonly bool _isTap;
 
-    private TapDevice(SafeFd fd, string name)
+    private TapDevice(SafeFd fd, string name, bool isTap)
     {
         _fd = fd;
         Name = name;
+        _isTap = isTap;
     }
 
     public string Name { get; }
 
     public int Fd => _fd.Fd;
+
+    /// <summary>False for a <see cref="FromFd"/> device: carrier, MTU, MAC and offloads do not exist there.</summary>
+    public bool IsTap => _isTap;
+
+    /// <summary>
+    /// Wraps an open socket that speaks a TAP's frame format: one frame per message, the 12-byte
+    /// virtio_net_hdr_v1 first (an AF_UNIX SOCK_SEQPACKET or SOCK_DGRAM socket, e.g. one end of a
+    /// socketpair). Takes ownership of <paramref name="fd"/>. Reads and writes never block, whatever the
+    /// fd's flags, and behave as a TAP's: a read returns the frame's full length even when the buffers
+    /// were shorter (the rest is cut off and the frame consumed, as tun_put_user does), a write that does
+    /// not fit fails. No TAP ioctl is issued; the offloads are whatever the other end writes in headers.
+    /// </summary>
+    public static TapDevice FromFd(SafeFd fd, string name)
+    {
+        ArgumentNullException.ThrowIfNull(fd);
+        int type = 0;
+        uint length = sizeof(int);
+        if (LibC.getsockopt(fd.Fd, LibC.SOL_SOCKET, LibC.SO_TYPE, &type, (socklen_t*)&length) != 0 ||
+            (type != LibC.SOCK_SEQPACKET && type != LibC.SOCK_DGRAM))
+        {
+            throw new ArgumentException($"{name}: fd {fd.Fd} is not a SOCK_SEQPACKET or SOCK_DGRAM socket: it would not keep frame boundaries", nameof(fd));
+        }
+
+        return new TapDevice(fd, name, isTap: false);
+    }
 
     /// <summary>Creates the TAP <paramref name="name"/> (or attaches to a persistent one of that name).</summary>
     public static TapDevice Open(string name)
@@ -71,7 +99,7 @@ public sealed unsafe class TapDevice : IDisposable
 
             int hdr = VnetHeaderSize;
             Errno.Check(LibC.ioctl(raw, TapInterop.TUNSETVNETHDRSZ, &hdr), $"tap {name}: TUNSETVNETHDRSZ");
-            return new TapDevice(fd, name);
+            return new TapDevice(fd, name, isTap: true);
         }
         catch
         {
@@ -121,17 +149,21 @@ public sealed unsafe class TapDevice : IDisposable
     }
 
     /// <summary>Which offloads the kernel may hand us in reads (TUN_F_* bits; 0 = plain frames with full checksums).</summary>
-    public void SetOffloads(uint tunFlags) =>
+    public void SetOffloads(uint tunFlags)
+    {
+        RequireTap(nameof(SetOffloads));
         Errno.Check(LibC.ioctl(_fd.Fd, TapInterop.TUNSETOFFLOAD, (int)tunFlags), $"tap {Name}: TUNSETOFFLOAD(0x{tunFlags:x})");
+    }
 
     /// <summary>Carrier on/off (TUNSETCARRIER, Linux ≥ 5.0): NO-CARRIER while the peer is gone.</summary>
     public void SetCarrier(bool on)
     {
+        RequireTap(nameof(SetCarrier));
         int v = on ? 1 : 0;
         Errno.Check(LibC.ioctl(_fd.Fd, TapInterop.TUNSETCARRIER, &v), $"tap {Name}: TUNSETCARRIER");
     }
 
-    public void SetMtu(int mtu) => WithSocket(s =>
+    public void SetMtu(int mtu) => WithSocket(nameof(SetMtu), s =>
     {
         TapInterop.IfReq req = TapInterop.Named(Name);
         req.Mtu = mtu;
@@ -141,7 +173,7 @@ public sealed unsafe class TapDevice : IDisposable
     public void SetMac(ReadOnlySpan<byte> mac)
     {
         byte[] copy = mac.ToArray();
-        WithSocket(s =>
+        WithSocket(nameof(SetMac), s =>
         {
             TapInterop.IfReq req = TapInterop.Named(Name);
             req.HwFamily = TapInterop.ARPHRD_ETHER;
@@ -155,7 +187,7 @@ public sealed unsafe class TapDevice : IDisposable
     }
 
     /// <summary>Sets IFF_UP (administratively up); carrier is separate.</summary>
-    public void BringUp() => WithSocket(s =>
+    public void BringUp() => WithSocket(nameof(BringUp), s =>
     {
         TapInterop.IfReq req = TapInterop.Named(Name);
         Errno.Check(LibC.ioctl(s, LibC.SIOCGIFFLAGS, &req), $"tap {Name}: get flags");
@@ -163,24 +195,50 @@ public sealed unsafe class TapDevice : IDisposable
         Errno.Check(LibC.ioctl(s, LibC.SIOCSIFFLAGS, &req), $"tap {Name}: bring up");
     });
 
-    private static void WithSocket(Action<int> body)
+    private void RequireTap(string call)
     {
+        if (!_isTap)
+        {
+            throw new InvalidOperationException($"{Name}: {call} needs a TAP; this device wraps another fd");
+        }
+    }
+
+    private void WithSocket(string call, Action<int> body)
+    {
+        RequireTap(call);
         using var s = new SafeFd(Errno.Check(LibC.socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0), "socket(AF_INET)"));
         body(s.Fd);
     }
 
     /// <summary>Reads one frame (vnet header first) into the scatter list; 0 when none is ready, -errno on error.</summary>
+    /// <remarks>
+    /// Like a TAP read, the result is the frame's full length even when it exceeds the buffers: only what
+    /// fits was written, so a result above their total means the frame was cut off and is gone.
+    /// </remarks>
     public nint Read(iovec* iov, int count)
     {
-        nint n = LibCExtra.readv(_fd.Fd, iov, count);
+        nint n = _isTap ? LibCExtra.readv(_fd.Fd, iov, count) : ReceiveFrame(iov, count);
         return n >= 0 ? n : -Errno.Last;
     }
 
     /// <summary>Writes one frame (vnet header first) from the gather list; -errno on error.</summary>
     public nint Write(iovec* iov, int count)
     {
-        nint n = LibCExtra.writev(_fd.Fd, iov, count);
+        nint n = _isTap ? LibCExtra.writev(_fd.Fd, iov, count) : SendFrame(iov, count);
         return n >= 0 ? n : -Errno.Last;
+    }
+
+    // MSG_TRUNC: an AF_UNIX datagram read then returns the message's real length, as tun does.
+    private nint ReceiveFrame(iovec* iov, int count)
+    {
+        var msg = new msghdr { msg_iov = iov, msg_iovlen = count };
+        return (nint)LibC.recvmsg(_fd.Fd, &msg, LibC.MSG_DONTWAIT | LibC.MSG_TRUNC);
+    }
+
+    private nint SendFrame(iovec* iov, int count)
+    {
+        var msg = new msghdr { msg_iov = iov, msg_iovlen = count };
+        return (nint)LibC.sendmsg(_fd.Fd, &msg, LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL);
     }
 
     public void Dispose() => _fd.Dispose();

@@ -1,0 +1,273 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Vop.Appliance.Config;
+using Vop.VirtioConsole;
+using Vop.Links;
+using Vop.Links.Devices;
+using Vop.Links.Loopback;
+using Vop.Links.Pci;
+using Vop.Links.VhostUser;
+using Vop.Links.Windows;
+using Vop.Netstack;
+using Vop.Netstack.Device;
+using Vop.Netstack.Driver;
+
+namespace Vop.Appliance.Hosting;
+
+/// <summary>
+/// One link as a hosted service: opens the TAPs, then runs the device side (window, ivshmem server,
+/// devices) or the driver side (client that reconnects by itself). Setup runs in StartAsync so a bad TAP
+/// or socket stops the daemon at start with one clear line.
+/// </summary>
+public sealed class LinkService : IHostedService, IDisposable
+{
+    private readonly LinkConfig _config;
+    private readonly ILoggerFactory _logs;
+    private readonly ILogger _log;
+    private readonly LinkCounters _counters = new();
+
+    /// <summary>Backends (TAPs, ports) and the link end in the order they were made; disposed last first.</summary>
+    private readonly List<IDisposable> _owned = [];
+    private CaptureServer? _capture;
+    private DeviceSideLink? _deviceSide;
+    private DriverSideLink? _driverSide;
+    private VhostUserLink? _vhostUser;
+    private bool _disposed;
+
+    public LinkService(LinkConfig config, ILoggerFactory logs)
+    {
+        _config = config;
+        _logs = logs;
+        _log = logs.CreateLogger($"vop.link.{config.Name}");
+    }
+
+    public LinkConfig Config => _config;
+
+    /// <summary>Refusals, window repairs and contained faults of this link (metrics and status).</summary>
+    public LinkCounters Counters => _counters;
+
+    public DeviceSideLink? DeviceSide => _deviceSide;
+
+    public DriverSideLink? DriverSide => _driverSide;
+
+    public VhostUserLink? VhostUser => _vhostUser;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (_config.Kind == "vhost-user")
+            {
+                StartVhostUser();
+            }
+            else if (_config.Role == LinkRole.Device)
+            {
+                StartDeviceSide();
+            }
+            else
+            {
+                StartDriverSide();
+            }
+
+            var rings = _owned.OfType<NetDeviceBackend>().Select(b => b.Capture)
+                .Concat(_owned.OfType<NetDriverBackend>().Select(b => b.Capture)).ToList();
+            if (rings.Count > 0)
+            {
+                _capture = new CaptureServer(Path.Combine(_config.RunDir, _config.Name, "capture.sock"), rings, _log);
+            }
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or InvalidDataException)
+        {
+            Dispose();
+            throw new InvalidOperationException($"link {_config.Name}: {e.Message}", e);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void StartDeviceSide()
+    {
+        var backends = new List<IDeviceBackend>();
+        foreach (DeviceEntry entry in _config.Devices)
+        {
+            IDeviceBackend backend = entry switch
+            {
+                NetConfigEntry d => new NetDeviceBackend(new NetDeviceOptions(d.Name, d.Tap, d.Mac, d.Mtu, d.QueueSize), _log),
+                ConsoleConfigEntry c => NewConsoleDevice(_config.Name, c),
+                _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
+            };
+            _owned.Add((IDisposable)backend);
+            backends.Add(backend);
+        }
+
+        if (_config.WindowPath is string windowPath)
+        {
+            // pci/ntb: the window is a file both ends map; the device side creates it if needed.
+            PciLinkEnd mapped = OpenMapped(windowPath, _config.WindowOffset, _config.WindowSize, deviceSide: true, _config.Vectors, vfioFunction: null);
+            _owned.Add(mapped);
+            _deviceSide = new DeviceSideLink(_config.Name, mapped, backends, _log, pollPresence: true, _counters);
+            _deviceSide.Start();
+            return;
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(_config.Socket)!);
+        var end = new LoopbackDeviceEnd(_config.Name, _config.Socket, _config.WindowSize, _config.Vectors, _log);
+        _owned.Add(end);
+        _deviceSide = new DeviceSideLink(_config.Name, end, backends, _log, counters: _counters);
+        end.PeerChanged += _ => _deviceSide.NotifyPeerChanged();
+        end.Server.PeerRefused += () => _counters.Refused(LinkCounters.Refusal.ExtraClient);
+        _deviceSide.Start();
+        end.Start();
+    }
+
+    /// <summary>A console device over its ports; the ports are closed again if the device cannot be made.</summary>
+    private static ConsoleDeviceBackend NewConsoleDevice(string link, ConsoleConfigEntry c)
+    {
+        PortSet? ports = EndpointFactory.Create(link, c);
+        try
+        {
+            var device = new ConsoleDeviceBackend(c.Name, [.. c.Ports.Select(p => p.Name)], ports);
+            ports = null; // the device owns them
+            return device;
+        }
+        finally
+        {
+            ports?.Dispose();
+        }
+    }
+
+    /// <summary>A console driver over its ports; the ports are closed again if the driver cannot be made.</summary>
+    private static ConsoleDriverBackend NewConsoleDriver(string link, ConsoleConfigEntry c)
+    {
+        PortSet? ports = EndpointFactory.Create(link, c);
+        try
+        {
+            var driver = new ConsoleDriverBackend(c.Name, ports);
+            ports = null; // the driver owns them
+            return driver;
+        }
+        finally
+        {
+            ports?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A pci/ntb link end over the window file (the device side creates it), with the PCI function
+    /// <paramref name="vfioFunction"/> opened through VFIO when given; what was opened is closed again if the
+    /// end cannot be made.
+    /// </summary>
+    private static PciLinkEnd OpenMapped(string path, ulong offset, ulong size, bool deviceSide, int vectors, string? vfioFunction)
+    {
+        VfioDevice? vfio = null;
+        SharedWindow? window = null;
+        try
+        {
+            vfio = vfioFunction is null ? null : VfioDevice.Open(vfioFunction);
+            window = SharedWindow.OpenFile(path, offset, size, create: deviceSide);
+            var end = new PciLinkEnd(window, deviceSide, vectors, vfio);
+            window = null; // the end owns both now
+            vfio = null;
+            return end;
+        }
+        finally
+        {
+            window?.Dispose();
+            vfio?.Dispose();
+        }
+    }
+
+    private void StartVhostUser()
+    {
+        var d = (NetConfigEntry)_config.Devices[0];
+        var backend = new NetDeviceBackend(new NetDeviceOptions(d.Name, d.Tap, d.Mac, d.Mtu, d.QueueSize), _log);
+        _owned.Add(backend);
+        _vhostUser = new VhostUserLink(_config.Name, _config.Socket, listen: !_config.VhostUserConnect, backend, _log);
+        _vhostUser.Start();
+    }
+
+    private void StartDriverSide()
+    {
+        var backends = new List<IDriverBackend>();
+        foreach (DeviceEntry entry in _config.Devices)
+        {
+            IDriverBackend backend = entry switch
+            {
+                NetConfigEntry d => new NetDriverBackend(new NetDriverOptions(d.Name, d.Tap), _log),
+                ConsoleConfigEntry c => NewConsoleDriver(_config.Name, c),
+                _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
+            };
+            _owned.Add((IDisposable)backend);
+            backends.Add(backend);
+        }
+
+        string socket = _config.Socket;
+        int vectors = _config.Vectors;
+        Func<CancellationToken, ILinkEnd> connect = _config.WindowPath is string windowPath
+            ? cancel => ConnectMapped(windowPath, _config.WindowOffset, _config.WindowSize, vectors, _config.Doorbell == "ivshmem", cancel)
+            : cancel => LoopbackDriverEnd.Connect(socket, vectors, cancel, _log);
+        _driverSide = new DriverSideLink(_config.Name, connect, backends, _log, _counters);
+        _driverSide.Start();
+    }
+
+    /// <summary>
+    /// pci/ntb driver side: map the window and wait until the device side is running in it. With the
+    /// ivshmem doorbell the BAR's PCI function (the path's directory) is opened through VFIO for its
+    /// Doorbell register and MSI-X interrupts.
+    /// </summary>
+    private static PciLinkEnd ConnectMapped(string path, ulong offset, ulong size, int vectors, bool ivshmem, CancellationToken cancel)
+    {
+        while (!File.Exists(path))
+        {
+            cancel.ThrowIfCancellationRequested();
+            cancel.WaitHandle.WaitOne(100);
+        }
+
+        PciLinkEnd end = OpenMapped(path, offset, size, deviceSide: false, vectors, ivshmem ? Path.GetFileName(Path.GetDirectoryName(path)!) : null);
+        try
+        {
+            while (!end.PeerAttached)
+            {
+                if (cancel.WaitHandle.WaitOne(50))
+                {
+                    cancel.ThrowIfCancellationRequested();
+                }
+            }
+        }
+        catch
+        {
+            end.Dispose();
+            throw;
+        }
+
+        return end;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+
+        // Capture, then the supervisor (stops pumps, resets devices), then link end, then TAPs.
+        _capture?.Dispose();
+        _deviceSide?.Dispose();
+        _driverSide?.Dispose();
+        _vhostUser?.Dispose();
+        for (int i = _owned.Count - 1; i >= 0; i--)
+        {
+            _owned[i].Dispose();
+        }
+
+        _owned.Clear();
+    }
+}

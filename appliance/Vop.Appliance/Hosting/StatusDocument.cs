@@ -1,0 +1,68 @@
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using Vop.Links.Rings;
+using Vop.Metrics;
+
+namespace Vop.Appliance.Hosting;
+
+/// <summary>What /status.json and `vop status -j` carry: links, devices and per-queue counters (ethtool -S style keys).</summary>
+public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
+{
+    /// <summary>The document's JSON contract (snake_case keys, indented, nulls left out), generated at build time.</summary>
+    public static JsonTypeInfo<StatusDocument> Json => StatusJson.Default.StatusDocument;
+
+    public sealed record Link(string Name, string Role, bool Up, long Resets, IReadOnlyList<Device> Devices)
+    {
+        public string? Kind { get; init; }
+    }
+
+    public sealed record Device(string Name, string Type, bool Live, uint Status, string Features, IReadOnlyList<Queue> Queues);
+
+    public sealed record Queue(
+        string Name,
+        string Direction,
+        long Packets,
+        long Bytes,
+        long Batches,
+        long NotificationsSent,
+        long NotificationsSuppressed,
+        long Doorbells,
+        IReadOnlyDictionary<string, long> Drops,
+        IReadOnlyDictionary<string, long> RingErrors,
+        double? PacketsPerSecond = null,
+        double? BitsPerSecond = null);
+
+    public static StatusDocument From(MetricsSnapshot s) => new([.. s.Links.Select(l => new Link(
+        l.Link,
+        l.Role,
+        l.Up,
+        l.Resets,
+        [.. s.Devices.Where(d => d.Link == l.Link).Select(d => new Device(
+            d.Device,
+            d.Type,
+            d.Live,
+            d.Status,
+            "0x" + d.Features.ToString("x", System.Globalization.CultureInfo.InvariantCulture),
+            [.. s.Queues.Where(q => q.Link == l.Link && q.Device == d.Device).Select(q => new Queue(
+                q.Queue,
+                q.Direction,
+                q.Stats.Packets,
+                q.Stats.Bytes,
+                q.Stats.Batches,
+                q.Stats.NotificationsSent,
+                q.Stats.NotificationsSuppressed,
+                q.Stats.DoorbellsReceived,
+                q.Stats.DropReasons.Select((r, i) => (r, v: q.Stats.Drops[i])).Where(x => x.v != 0).ToDictionary(x => x.r, x => x.v),
+                RingErrorKindNames.All.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]))]) { Kind = l.Kind.Length > 0 ? l.Kind : null })]);
+}
+
+/// <summary>
+/// Source-generated (de)serializer of <see cref="StatusDocument"/> for /status.json and `vop status`; no
+/// reflection, so the Native AOT build serializes exactly what the JIT build does.
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(StatusDocument))]
+internal sealed partial class StatusJson : JsonSerializerContext;
