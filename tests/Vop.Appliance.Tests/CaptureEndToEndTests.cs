@@ -62,7 +62,7 @@ public sealed class CaptureEndToEndTests
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(expected)), Convert.ToHexStringLower(SHA256.HashData(stream.ToArray())));
     }
 
-    /// <summary>What `vop _tcp-source --seed` sends: 1 MiB chunks of seeded random bytes, chunk number first.</summary>
+    /// <summary>What `Vop.NetProbe tcp-source --seed` sends: 1 MiB chunks of seeded random bytes, chunk number first.</summary>
     private static byte[] SourceBytes(int bytes, int seed)
     {
         var chunk = new byte[1 << 20];

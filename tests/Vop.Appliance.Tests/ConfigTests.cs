@@ -27,7 +27,7 @@ public sealed class ConfigTests : IDisposable
         LinkConfig l = Assert.Single(c.Links);
         Assert.Equal(LinkRole.Device, l.Role);
         Assert.Equal(64UL << 20, l.WindowSize);
-        Assert.Equal(new byte[] { 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, Assert.IsType<NetConfigEntry>(l.Devices[0]).Mac);
+        Assert.Equal(new byte[] { 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, Assert.IsType<NetDeviceEntry>(l.Devices[0]).Options.Mac);
         Assert.Equal(16, l.Vectors);
     }
 
@@ -90,7 +90,8 @@ public sealed class ConfigTests : IDisposable
                 "devices": [ { "type": "net", "name": "net0", "tap": "vop-vm0" } ] } ] }
             """;
         LinkConfig l = Assert.Single(ConfigLoader.Parse("vop.json", vhost).Links);
-        Assert.Equal("vhost-user", l.Kind);
+        Assert.Equal(LinkKind.VhostUser, l.Kind);
+        Assert.Equal("vhost-user", l.Kind.Name());
         Assert.Equal(LinkRole.Device, l.Role);
         Assert.False(l.VhostUserConnect);
         Assert.True(ConfigLoader.Parse("vop.json", vhost.Replace("\"kind\"", "\"mode\": \"connect\", \"kind\"", StringComparison.Ordinal)).Links[0].VhostUserConnect);
@@ -107,14 +108,58 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void VhostUserRefusesAQueueSize()
+    {
+        const string vhost = """
+            { "links": [ { "name": "vm0", "kind": "vhost-user", "socket": "/run/vop/vm0.sock",
+                "devices": [ { "type": "net", "name": "net0", "tap": "vop-vm0", "queueSize": 512 } ] } ] }
+            """;
+        ConfigException e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", vhost));
+        Assert.StartsWith("vop.json: links[0].devices[0].queueSize: the guest's queue sizes are QEMU's (-device virtio-net-pci,rx_queue_size=", e.Message);
+        Assert.DoesNotContain("\n", e.Message);
+    }
+
+    [Fact]
+    public void EveryLinkKindAndDoorbellHasOneSpelling()
+    {
+        foreach (LinkKind kind in Enum.GetValues<LinkKind>())
+        {
+            Assert.True(ConfigNames.LinkKinds.TryParse(kind.Name(), out LinkKind parsed));
+            Assert.Equal(kind, parsed);
+        }
+
+        foreach (DoorbellKind doorbell in Enum.GetValues<DoorbellKind>())
+        {
+            Assert.True(ConfigNames.Doorbells.TryParse(doorbell.Name(), out DoorbellKind parsed));
+            Assert.Equal(doorbell, parsed);
+        }
+
+        Assert.Equal("loopback, pci, ntb, vhost-user", ConfigNames.LinkKinds.List);
+        Assert.Equal(LinkKind.Loopback, ConfigLoader.Parse("vop.json", Good.Replace("\"kind\": \"loopback\",", string.Empty, StringComparison.Ordinal)).Links[0].Kind);
+        Assert.Equal(DoorbellKind.EventFd, ConfigLoader.Parse("vop.json", Good).Links[0].Doorbell);
+    }
+
+    [Fact]
+    public void TheWindowMustHoldWhatTheDriverSideCarves()
+    {
+        // 1 MiB for the layout plus 2 queues x 256 buffers x 65600 bytes (12 + 65553 at the carver's 64-byte stride).
+        Assert.Equal(65600UL, Vop.Netstack.Virtio.FrameSizes.MaxCarvedBuffer);
+        string Bad(string size) => Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", Good.Replace("\"64M\"", $"\"{size}\"", StringComparison.Ordinal))).Message;
+        Assert.Contains("links[0].windowSize: 32M is too small for the devices' buffers: needs at least 33M (2 queues x queueSize x 64 KiB per net device)", Bad("32M"));
+        string big = Good.Replace("\"mtu\": 1500", "\"mtu\": 1500, \"queueSize\": 4096", StringComparison.Ordinal);
+        Assert.Contains("512M is too small", Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", big.Replace("\"64M\"", "\"512M\"", StringComparison.Ordinal))).Message);
+        Assert.Equal(1UL << 30, ConfigLoader.Parse("vop.json", big.Replace("\"64M\"", "\"1G\"", StringComparison.Ordinal)).Links[0].WindowSize);
+    }
+
+    [Fact]
     public void IvshmemDoorbellNeedsTheGuestsBarAndTheDriverRole()
     {
         const string guest = """
             { "links": [ { "name": "host", "kind": "pci", "role": "driver", "path": "/sys/bus/pci/devices/0000:00:05.0/resource2",
                 "windowSize": "64M", "doorbell": "ivshmem", "devices": [ { "type": "net", "tap": "vc0" } ] } ] }
             """;
-        Assert.Equal("ivshmem", Assert.Single(ConfigLoader.Parse("vop.json", guest).Links).Doorbell);
-        Assert.Equal("poll", Assert.Single(ConfigLoader.Parse("vop.json", guest.Replace("\"ivshmem\"", "\"poll\"", StringComparison.Ordinal)).Links).Doorbell);
+        Assert.Equal(DoorbellKind.Ivshmem, Assert.Single(ConfigLoader.Parse("vop.json", guest).Links).Doorbell);
+        Assert.Equal(DoorbellKind.Poll, Assert.Single(ConfigLoader.Parse("vop.json", guest.Replace("\"ivshmem\"", "\"poll\"", StringComparison.Ordinal)).Links).Doorbell);
 
         string Bad(string from, string to) => Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", guest.Replace(from, to, StringComparison.Ordinal))).Message;
         Assert.Contains("links[0].doorbell: 'msi' must be poll or ivshmem", Bad("\"ivshmem\"", "\"msi\""));

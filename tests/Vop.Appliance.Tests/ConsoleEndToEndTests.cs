@@ -52,7 +52,7 @@ public sealed class ConsoleEndToEndTests
         using var pair = new LinkPair(consoleCommand: s_shell);
         pair.Up();
         // A sink on the card where sshd would be: it hashes what the port delivers.
-        System.Diagnostics.Process sink = Run.Background(pair.CardNs, Path.Combine(pair.Dir, "sink.out"), Run.Vop("_tcp-sink", "--port", "22"));
+        System.Diagnostics.Process sink = Run.Background(pair.CardNs, Path.Combine(pair.Dir, "sink.out"), Run.NetProbe("tcp-sink", "--port", "22"));
         try
         {
             Thread.Sleep(1500);

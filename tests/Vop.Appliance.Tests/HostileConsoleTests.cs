@@ -3,7 +3,7 @@ using Vop.Appliance.Tests.Infrastructure;
 using Vop.VirtioConsole;
 using Vop.VirtioConsole.Endpoints;
 using Vop.Links.Devices;
-using Vop.Links.Loopback;
+using Vop.TestSupport;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Links.Windows;

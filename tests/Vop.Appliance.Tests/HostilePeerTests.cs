@@ -207,7 +207,7 @@ public sealed class HostilePeerTests
     /// <summary>Sum of a metric's samples whose label set contains <paramref name="labelPart"/>, scraped inside <paramref name="ns"/>.</summary>
     private static double Metric(string ns, string name, string labelPart)
     {
-        (int code, string scrape, string err) = Run.In(ns, Run.Vop("_http-get", "http://127.0.0.1:9465/metrics"));
+        (int code, string scrape, string err) = Run.In(ns, Run.NetProbe("http-get", "http://127.0.0.1:9465/metrics"));
         Assert.True(code == 0, $"scrape failed: {err}");
         return scrape.Split('\n')
             .Where(l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains(labelPart, StringComparison.Ordinal))

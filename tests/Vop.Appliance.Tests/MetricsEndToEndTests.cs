@@ -42,7 +42,7 @@ public sealed class MetricsEndToEndTests
             Assert.True(link.GetProperty("devices").GetArrayLength() == 2, json);
         }
 
-        (int c, string scrape, string e) = Run.In(pair.HostNs, Run.Vop("_http-get", "http://127.0.0.1:9465/metrics"));
+        (int c, string scrape, string e) = Run.In(pair.HostNs, Run.NetProbe("http-get", "http://127.0.0.1:9465/metrics"));
         Assert.True(c == 0, e);
         string scrapeFile = Path.Combine(pair.Dir, "scrape.txt");
         File.WriteAllText(scrapeFile, scrape);
@@ -76,7 +76,7 @@ public sealed class MetricsEndToEndTests
             "--web.listen-address=127.0.0.1:9090");
         try
         {
-            string Query(string q) => Run.In(pair.HostNs, Run.Vop("_http-get", "http://127.0.0.1:9090/api/v1/query?query=" + Uri.EscapeDataString(q))).Out;
+            string Query(string q) => Run.In(pair.HostNs, Run.NetProbe("http-get", "http://127.0.0.1:9090/api/v1/query?query=" + Uri.EscapeDataString(q))).Out;
             int Series(string q)
             {
                 try
@@ -122,7 +122,7 @@ public sealed class MetricsEndToEndTests
             double iperfBps = run.RootElement.GetProperty("end").GetProperty("sum_received").GetProperty("bits_per_second").GetDouble();
             Thread.Sleep(2000);
             string q = "rate(vop_transmit_bytes_total{link=\"card0\",device=\"net0\",queue=\"rx0\"}[5s]) * 8";
-            string answer = Run.In(pair.HostNs, Run.Vop("_http-get", $"http://127.0.0.1:9090/api/v1/query?time={start + 6:F0}&query=" + Uri.EscapeDataString(q))).Out;
+            string answer = Run.In(pair.HostNs, Run.NetProbe("http-get", $"http://127.0.0.1:9090/api/v1/query?time={start + 6:F0}&query=" + Uri.EscapeDataString(q))).Out;
             using JsonDocument r = JsonDocument.Parse(answer);
             double promBps = double.Parse(r.RootElement.GetProperty("data").GetProperty("result")[0].GetProperty("value")[1].GetString()!, System.Globalization.CultureInfo.InvariantCulture);
             Assert.True(Math.Abs(promBps - iperfBps) / iperfBps < 0.10, $"Prometheus {promBps / 1e9:F2} Gbit/s vs iperf3 {iperfBps / 1e9:F2} Gbit/s");

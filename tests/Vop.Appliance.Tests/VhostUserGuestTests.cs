@@ -87,7 +87,7 @@ public sealed class VhostUserGuestTests : IDisposable
             traffic.HostToGuest(4L << 20, seed: 4);
 
             // Metrics from the vhost-user queues: the guest's receive queue carried the host-to-guest bytes.
-            (int sc, string scrape, string se) = Run.In(_bench.Ns, Run.Vop("_http-get", "http://127.0.0.1:9477/metrics"));
+            (int sc, string scrape, string se) = Run.In(_bench.Ns, Run.NetProbe("http-get", "http://127.0.0.1:9477/metrics"));
             Assert.True(sc == 0, scrape + se);
             string line = scrape.Split('\n').First(l => l.StartsWith("vop_transmit_bytes_total{link=\"vm0\",device=\"net0\",queue=\"rx0\"}", StringComparison.Ordinal));
             Assert.True(double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= 12 << 20, line);

@@ -3,12 +3,12 @@ using Tmds.Linux;
 using Vop.Links.Devices;
 using Vop.Links.Interop;
 using Vop.Links.Ivshmem;
-using Vop.Links.Loopback;
 using Vop.Links.Rings;
 using Vop.Links.Tests.Infrastructure;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
 using Vop.Links.Stats;
+using Vop.TestSupport;
 
 namespace Vop.Links.Tests;
 

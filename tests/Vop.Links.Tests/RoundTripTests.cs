@@ -1,5 +1,5 @@
-using Vop.Links.Diagnostics;
-using Vop.Links.Loopback;
+using Vop.TestSupport;
+using Vop.TestSupport.RingTest;
 
 namespace Vop.Links.Tests;
 

@@ -1,4 +1,4 @@
-using Vop.Links.Loopback;
+using Vop.TestSupport;
 using Vop.Links.Windows;
 
 namespace Vop.Links.Tests;

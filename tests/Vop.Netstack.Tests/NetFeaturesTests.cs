@@ -32,14 +32,14 @@ public class NetFeaturesTests
     [Fact]
     public void ConfigSpaceRoundTrips()
     {
-        var c = new NetConfig([0x52, 0x54, 0, 1, 2, 3], true, 9000);
+        var c = new NetConfigSpace([0x52, 0x54, 0, 1, 2, 3], true, 9000);
         byte[] b = c.Encode();
-        Assert.Equal(NetConfig.Size, b.Length);
-        NetConfig d = NetConfig.Decode(b);
+        Assert.Equal(NetConfigSpace.Size, b.Length);
+        NetConfigSpace d = NetConfigSpace.Decode(b);
         Assert.Equal(c.Mac, d.Mac);
         Assert.True(d.LinkUp);
         Assert.Equal(9000, d.Mtu);
-        Assert.Throws<InvalidDataException>(() => NetConfig.Decode(new byte[6]));
+        Assert.Throws<InvalidDataException>(() => NetConfigSpace.Decode(new byte[6]));
     }
 
     [Theory]

@@ -189,7 +189,7 @@ public sealed class NetLinkTests
 
         public ulong OfferedFeatures => NetFeatures.Offered;
 
-        public byte[] Config => new NetConfig(DevicePumpRig.Mac, true, 1500).Encode();
+        public byte[] Config => new NetConfigSpace(DevicePumpRig.Mac, true, 1500).Encode();
 
         public IReadOnlyList<ushort> QueueSizes => [NetLinkRig.QueueSize, NetLinkRig.QueueSize];
 

@@ -11,6 +11,8 @@ T=${1:-10}
 [[ $(id -u) -eq 0 ]] || { echo "links.sh: needs root" >&2; exit 1; }
 ./vop --help >/dev/null
 DLL=appliance/Vop.Appliance/bin/Release/net10.0/vop.dll
+dotnet build tests/tools/Vop.NetProbe -c Release -v quiet -nologo >/dev/null
+PROBE=tests/tools/Vop.NetProbe/bin/Release/net10.0/Vop.NetProbe.dll
 ID=vopl$$
 DIR=$(mktemp -d /tmp/vop-links-bench.XXXXXX)
 PIDS=()
@@ -70,8 +72,8 @@ PY
 # traffic NAME -> TCP both ways (32 MiB) and RTT p50 between the TAP in $ID-v (10.183.0.1) and the guest (.2)
 traffic() {
     guest "nc -l -p 5202 > /dev/null & sleep 0.3" 10 >/dev/null
-    local to; to=$(ip netns exec $ID-v dotnet $DLL _tcp-source --connect 10.183.0.2:5202 --bytes 33554432 | sed -n 's/^gbps=//p')
-    ip netns exec $ID-v dotnet $DLL _tcp-sink --port 5201 >"$DIR/sink" 2>&1 & local k=$!
+    local to; to=$(ip netns exec $ID-v dotnet $PROBE tcp-source --connect 10.183.0.2:5202 --bytes 33554432 | sed -n 's/^gbps=//p')
+    ip netns exec $ID-v dotnet $PROBE tcp-sink --port 5201 >"$DIR/sink" 2>&1 & local k=$!
     sleep 1
     guest "dd if=/dev/zero of=/tmp/f bs=64k count=512 2>/dev/null" 60 >/dev/null
     guest "nc 10.183.0.1 5201 < /tmp/f" 120 >/dev/null

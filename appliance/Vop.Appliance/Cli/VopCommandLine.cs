@@ -8,7 +8,7 @@ namespace Vop.Appliance.Cli;
 /// <summary>
 /// The `vop` command tree: every verb, its arguments, options and defaults. Program.cs parses with it, and
 /// deploy/tools/Vop.DocGen walks it to write the vop(8) man page and the bash completion, so those never
-/// drift from what the binary accepts. Hidden verbs (named `_...`) are test helpers and stay undocumented.
+/// drift from what the binary accepts. Every verb is documented: test traffic lives in tests/tools/Vop.NetProbe.
 /// An option's HelpName names its value for help and the man page; FILE and DIR values complete as paths.
 /// </summary>
 public static class VopCommandLine
@@ -34,24 +34,6 @@ public static class VopCommandLine
         var demo = new Command("demo", "loopback demo: host and card in two network namespaces, ping and throughput across") { checkOption };
         demo.SetAction(p => DemoRunner.Run(p.GetValue(checkOption)));
 
-        var portOption = new Option<int>("--port") { DefaultValueFactory = _ => 5201 };
-        var sink = new Command("_tcp-sink", "receive one TCP stream and print its size, SHA-256 and rate") { portOption };
-        sink.Hidden = true;
-        sink.SetAction(p => TcpTransfer.Sink(p.GetValue(portOption), Console.Out));
-
-        var toOption = new Option<string>("--connect") { Required = true };
-        var bytesOption = new Option<long>("--bytes") { DefaultValueFactory = _ => 256L << 20 };
-        var seedOption = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
-        var source = new Command("_tcp-source", "send seeded pseudo-random bytes over TCP and print SHA-256 and rate") { toOption, bytesOption, seedOption };
-        source.Hidden = true;
-        source.SetAction(p => TcpTransfer.Source(p.GetValue(toOption)!, p.GetValue(bytesOption), p.GetValue(seedOption), Console.Out));
-
-        var addressArgument = new Argument<string>("ADDRESS");
-        var countOption = new Option<int>("--count") { DefaultValueFactory = _ => 5 };
-        var pingCommand = new Command("_ping", "ICMP echo with RTT summary") { addressArgument, countOption };
-        pingCommand.Hidden = true;
-        pingCommand.SetAction(p => Pinger.Run(p.GetValue(addressArgument)!, p.GetValue(countOption), Console.Out));
-
         var linkArgument = new Argument<string>("LINK") { Description = "link name (the config's links[].name)" };
         var runDirOption = new Option<string>("--run-dir") { Description = "where the daemon keeps port sockets", HelpName = "DIR", DefaultValueFactory = _ => "/run/vop" };
         var portOption2 = new Option<string>("--port") { Description = "console port name", HelpName = "PORT", DefaultValueFactory = _ => "console" };
@@ -73,24 +55,6 @@ public static class VopCommandLine
         var status = new Command("status", "links, devices and per-queue counters with live rates of the running daemon") { jsonOption, urlOption, intervalOption };
         status.SetAction(p => StatusCommand.Run(p.GetValue(urlOption)!, p.GetValue(jsonOption), Math.Clamp(p.GetValue(intervalOption), 0.1, 60)));
 
-        var getUrl = new Argument<string>("URL");
-        var httpGet = new Command("_http-get", "print the body of an HTTP GET (for tests inside network namespaces)") { getUrl };
-        httpGet.Hidden = true;
-        httpGet.SetAction(p =>
-        {
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-            try
-            {
-                Console.Write(http.GetStringAsync(p.GetValue(getUrl)!).GetAwaiter().GetResult());
-                return 0;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-                Console.Error.WriteLine($"vop _http-get: {e.Message}");
-                return 1;
-            }
-        });
-
         var writeOption = new Option<string>("-w", "--write") { Description = "pcap file to write", HelpName = "FILE", Required = true };
         var queueFilter = new Option<string?>("--queue") { Description = "only this queue (rx0: device to driver, tx0: driver to device)", HelpName = "QUEUE" };
         var countLimit = new Option<long>("--count", "-c") { Description = "stop after this many frames", HelpName = "N" };
@@ -105,7 +69,7 @@ public static class VopCommandLine
             p.GetValue(durationLimit),
             p.GetValue(verboseOption)));
 
-        return new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, status, capture, demo, consoleCommand, sshProxy, sink, source, pingCommand, httpGet };
+        return new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, status, capture, demo, consoleCommand, sshProxy };
     }
 
     private static int WithConfig(string path, Func<ApplianceConfig, int> body)

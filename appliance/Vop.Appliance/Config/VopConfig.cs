@@ -1,3 +1,5 @@
+using Vop.Netstack;
+
 namespace Vop.Appliance.Config;
 
 /// <summary>The config file as written (JSON); unknown keys are refused. Validated into <see cref="ApplianceConfig"/>.</summary>
@@ -81,7 +83,42 @@ public enum LinkRole
     Driver,
 }
 
-public sealed record LinkConfig(string Name, string Kind, LinkRole Role, string Socket, ulong WindowSize, int Vectors, IReadOnlyList<DeviceEntry> Devices)
+/// <summary>How the two ends share memory (spelled as in <see cref="ConfigNames.LinkKinds"/>).</summary>
+public enum LinkKind
+{
+    /// <summary>A memfd window and eventfds passed over an ivshmem-protocol unix socket (one machine, or a VM over ivshmem).</summary>
+    Loopback,
+
+    /// <summary>A window file both ends map: a PCI BAR resource file, /dev/shm, hugetlbfs.</summary>
+    Pci,
+
+    /// <summary>As <see cref="Pci"/>, across a non-transparent bridge.</summary>
+    Ntb,
+
+    /// <summary>vop as back-end of one net device for a QEMU front-end; the guest's memory is the window.</summary>
+    VhostUser,
+}
+
+/// <summary>How a side wakes the other (spelled as in <see cref="ConfigNames.Doorbells"/>).</summary>
+public enum DoorbellKind
+{
+    /// <summary>Loopback and vhost-user: eventfds.</summary>
+    EventFd,
+
+    /// <summary>pci/ntb: counters in the window and an adaptive poller.</summary>
+    Poll,
+
+    /// <summary>pci/ntb inside a VM: an ivshmem BAR0 Doorbell register and MSI-X through VFIO.</summary>
+    Ivshmem,
+}
+
+public static class LinkKindRules
+{
+    /// <summary>pci and ntb map a window file; loopback gets its window over the socket, vhost-user from the guest.</summary>
+    public static bool MapsWindowFile(this LinkKind kind) => kind is LinkKind.Pci or LinkKind.Ntb;
+}
+
+public sealed record LinkConfig(string Name, LinkKind Kind, LinkRole Role, string Socket, ulong WindowSize, int Vectors, IReadOnlyList<DeviceEntry> Devices)
 {
     /// <summary>Which physical end this daemon is on for this link (metrics direction: receive = card to host).</summary>
     public ConsoleEnd End { get; init; } = Role == LinkRole.Device ? ConsoleEnd.Host : ConsoleEnd.Card;
@@ -94,8 +131,8 @@ public sealed record LinkConfig(string Name, string Kind, LinkRole Role, string 
 
     public ulong WindowOffset { get; init; }
 
-    /// <summary>pci/ntb: poll (window counters) or ivshmem (BAR0 Doorbell register + MSI-X through VFIO, inside a VM).</summary>
-    public string Doorbell { get; init; } = "poll";
+    /// <summary>pci/ntb: poll (window counters) or ivshmem (BAR0 Doorbell register + MSI-X through VFIO, inside a VM); else eventfd.</summary>
+    public DoorbellKind Doorbell { get; init; } = DoorbellKind.EventFd;
 
     /// <summary>vhost-user: vop connects to QEMU's socket (chardev server=on) instead of listening.</summary>
     public bool VhostUserConnect { get; init; }
@@ -104,7 +141,8 @@ public sealed record LinkConfig(string Name, string Kind, LinkRole Role, string 
 /// <summary>A validated device of a link.</summary>
 public abstract record DeviceEntry(string Name);
 
-public sealed record NetConfigEntry(string Name, string Tap, byte[] Mac, int Mtu, ushort QueueSize) : DeviceEntry(Name);
+/// <summary>A net device of a link: the options its backend runs with, as they are (no copy).</summary>
+public sealed record NetDeviceEntry(NetDeviceOptions Options) : DeviceEntry(Options.Name);
 
 /// <summary>Which physical end a console device sits on; independent of the device/driver role.</summary>
 public enum ConsoleEnd

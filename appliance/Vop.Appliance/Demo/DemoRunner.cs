@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
@@ -7,8 +9,8 @@ namespace Vop.Appliance.Demo;
 
 /// <summary>
 /// `vop demo`: host and card in two network namespaces joined by a loopback link, the device side in the
-/// host namespace and the driver side in the card namespace; addresses, ping and a TCP transfer across;
-/// then either waits for Ctrl-C (showing how to look around) or, with --check, exits 0/1. Cleans up
+/// host namespace and the driver side in the card namespace; addresses, ping and a TCP transfer across
+/// (from threads of this process that joined the namespaces: <see cref="NetnsThread"/>); then either waits for Ctrl-C (showing how to look around) or, with --check, exits 0/1. Cleans up
 /// everything it made.
 /// </summary>
 public static partial class DemoRunner
@@ -126,18 +128,18 @@ public static partial class DemoRunner
             Console.WriteLine($"  host  {_hostNs}: vop-card0 {HostAddress}/24  (device side)");
             Console.WriteLine($"  card  {_cardNs}: vop0      {CardAddress}/24  (driver side)");
 
-            Step("ping across");
-            (int pc, string po) = Shell.Run(_hostNs, [.. Shell.Self(), "_ping", CardAddress]);
-            (int pc2, string po2) = Shell.Run(_cardNs, [.. Shell.Self(), "_ping", HostAddress]);
-            Console.WriteLine($"  host -> card: {Summary(po)}");
-            Console.WriteLine($"  card -> host: {Summary(po2)}");
-            if (pc != 0 || pc2 != 0)
+            Step($"ping across ({DemoPing.Method})");
+            DemoPing.Result toCard = Ping(_hostNs, CardAddress);
+            DemoPing.Result toHost = Ping(_cardNs, HostAddress);
+            Console.WriteLine($"  host -> card: {Summary(toCard)}");
+            Console.WriteLine($"  card -> host: {Summary(toHost)}");
+            if (!toCard.AllAnswered || !toHost.AllAnswered)
             {
                 Console.Error.WriteLine("vop demo: ping failed");
                 return false;
             }
 
-            Step(Shell.Exists("iperf3") ? "throughput (iperf3, 5 s each way)" : "throughput (built-in TCP transfer, 1 GiB each way)");
+            Step(Shell.Exists("iperf3") ? "throughput (iperf3, 5 s each way)" : $"throughput ({DemoStream.Method} each way)");
             double h2c = Throughput(_hostNs, _cardNs, CardAddress);
             double c2h = Throughput(_cardNs, _hostNs, HostAddress);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  host -> card: {h2c:F2} Gbit/s"));
@@ -176,12 +178,21 @@ public static partial class DemoRunner
                 return code == 0 && m.Success ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
             }
 
-            Process sink = Shell.Start(toNs, Path.Combine(_dir, "sink.log"), [.. Shell.Self(), "_tcp-sink", "--port", "5201"]);
-            (int c, string o) = Shell.Run(fromNs, TimeSpan.FromSeconds(60), [.. Shell.Self(), "_tcp-source", "--connect", $"{toAddress}:5201", "--bytes", (1L << 30).ToString(CultureInfo.InvariantCulture)]);
-            sink.WaitForExit(5000);
-            Shell.Stop(sink, TimeSpan.FromSeconds(1));
-            Match g = Gbps().Match(o);
-            return c == 0 && g.Success ? double.Parse(g.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+            return DemoStream.Run(fromNs, toNs, IPAddress.Parse(toAddress));
+        }
+
+        /// <summary>Pings from a thread inside <paramref name="ns"/>; a failure to ping at all is reported as no replies.</summary>
+        private static DemoPing.Result Ping(string ns, string address)
+        {
+            try
+            {
+                return NetnsThread.Start(ns, "vop-demo-ping", () => DemoPing.Run(IPAddress.Parse(address))).GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is IOException or SocketException)
+            {
+                Console.Error.WriteLine($"vop demo: ping {address} in {ns}: {e.Message}");
+                return new DemoPing.Result(DemoPing.Count, 0, 0);
+            }
         }
 
         private static bool WaitCarrier(string ns, string tap, ManualResetEventSlim stop)
@@ -233,25 +244,13 @@ public static partial class DemoRunner
             }
         }
 
-        private static string Summary(string ping)
-        {
-            Match m = PingRtt().Match(ping);
-            Match loss = PingLoss().Match(ping);
-            return (loss.Success ? loss.Value : "?") + (m.Success ? $", rtt avg {m.Groups[2].Value} ms" : string.Empty);
-        }
+        private static string Summary(DemoPing.Result r) =>
+            string.Create(CultureInfo.InvariantCulture, $"{r.Received}/{r.Sent} replies, {r.LossPercent}% packet loss") +
+            (r.Received > 0 ? string.Create(CultureInfo.InvariantCulture, $", rtt median {r.MedianMs:F3} ms") : string.Empty);
 
         private static string Tail(string file) => File.Exists(file) ? string.Join('\n', File.ReadLines(file).TakeLast(10)) + "\n" : string.Empty;
     }
 
     [GeneratedRegex(@"([\d.]+) Gbits/sec\s+\d*\s*receiver")]
     private static partial Regex IperfReceiver();
-
-    [GeneratedRegex(@"gbps=([\d.]+)")]
-    private static partial Regex Gbps();
-
-    [GeneratedRegex(@"= ([\d.]+)/([\d.]+)/([\d.]+)")]
-    private static partial Regex PingRtt();
-
-    [GeneratedRegex(@"\d+% packet loss")]
-    private static partial Regex PingLoss();
 }

@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace Vop.Appliance.Demo;
 
-/// <summary>Runs helper programs (ip, ping, iperf3) and vop itself, optionally inside a network namespace.</summary>
+/// <summary>Runs helper programs (ip, iperf3) and vop itself (the daemons), optionally inside a network namespace.</summary>
 internal static class Shell
 {
     /// <summary>How to start this very program again (apphost or `dotnet vop.dll`).</summary>

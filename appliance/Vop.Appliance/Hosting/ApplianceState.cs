@@ -34,7 +34,7 @@ public sealed class ApplianceState
                 ulong features;
                 IReadOnlyList<QueueStats> stats;
                 int queueCount;
-                string type = c.Devices[d] is NetConfigEntry ? "net" : "console";
+                string type = c.Devices[d] is NetDeviceEntry ? "net" : "console";
                 if (service.DeviceSide is { } ds)
                 {
                     live = ds.IsLive(d);
@@ -80,7 +80,7 @@ public sealed class ApplianceState
 
             var series = new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), anyLive, resets)
             {
-                Kind = c.Kind,
+                Kind = c.Kind.Name(),
                 Refusals = service.Counters.Refusals,
                 Repairs = service.Counters.Repairs,
                 InternalErrors = service.Counters.InternalErrors,

@@ -8,7 +8,6 @@ using Vop.Links.Loopback;
 using Vop.Links.Pci;
 using Vop.Links.VhostUser;
 using Vop.Links.Windows;
-using Vop.Netstack;
 using Vop.Netstack.Device;
 using Vop.Netstack.Driver;
 
@@ -56,7 +55,7 @@ public sealed class LinkService : IHostedService, IDisposable
     {
         try
         {
-            if (_config.Kind == "vhost-user")
+            if (_config.Kind == LinkKind.VhostUser)
             {
                 StartVhostUser();
             }
@@ -92,7 +91,7 @@ public sealed class LinkService : IHostedService, IDisposable
         {
             IDeviceBackend backend = entry switch
             {
-                NetConfigEntry d => new NetDeviceBackend(new NetDeviceOptions(d.Name, d.Tap, d.Mac, d.Mtu, d.QueueSize), _log),
+                NetDeviceEntry d => new NetDeviceBackend(d.Options, _log),
                 ConsoleConfigEntry c => NewConsoleDevice(_config.Name, c),
                 _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
             };
@@ -179,8 +178,7 @@ public sealed class LinkService : IHostedService, IDisposable
 
     private void StartVhostUser()
     {
-        var d = (NetConfigEntry)_config.Devices[0];
-        var backend = new NetDeviceBackend(new NetDeviceOptions(d.Name, d.Tap, d.Mac, d.Mtu, d.QueueSize), _log);
+        var backend = new NetDeviceBackend(((NetDeviceEntry)_config.Devices[0]).Options, _log);
         _owned.Add(backend);
         _vhostUser = new VhostUserLink(_config.Name, _config.Socket, listen: !_config.VhostUserConnect, backend, _log);
         _vhostUser.Start();
@@ -193,7 +191,7 @@ public sealed class LinkService : IHostedService, IDisposable
         {
             IDriverBackend backend = entry switch
             {
-                NetConfigEntry d => new NetDriverBackend(new NetDriverOptions(d.Name, d.Tap), _log),
+                NetDeviceEntry d => new NetDriverBackend(new NetDriverOptions(d.Options.Name, d.Options.Tap), _log),
                 ConsoleConfigEntry c => NewConsoleDriver(_config.Name, c),
                 _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
             };
@@ -204,7 +202,7 @@ public sealed class LinkService : IHostedService, IDisposable
         string socket = _config.Socket;
         int vectors = _config.Vectors;
         Func<CancellationToken, ILinkEnd> connect = _config.WindowPath is string windowPath
-            ? cancel => ConnectMapped(windowPath, _config.WindowOffset, _config.WindowSize, vectors, _config.Doorbell == "ivshmem", cancel)
+            ? cancel => ConnectMapped(windowPath, _config.WindowOffset, _config.WindowSize, vectors, _config.Doorbell == DoorbellKind.Ivshmem, cancel)
             : cancel => LoopbackDriverEnd.Connect(socket, vectors, cancel, _log);
         _driverSide = new DriverSideLink(_config.Name, connect, backends, _log, _counters);
         _driverSide.Start();

@@ -26,7 +26,7 @@ public sealed class NetDeviceBackend : NetBackend, IDeviceBackend, IVhostUserDev
 
     public int QueueCount => 2;
 
-    public byte[] Config => new NetConfig(_options.Mac, true, (ushort)_options.Mtu).Encode();
+    public byte[] Config => new NetConfigSpace(_options.Mac, true, (ushort)_options.Mtu).Encode();
 
     public IReadOnlyList<ushort> QueueSizes => [_options.QueueSize, _options.QueueSize];
 

@@ -31,7 +31,7 @@ public sealed class NetDriverBackend : NetBackend, IDriverBackend
             throw new InvalidDataException($"{_options.Name}: virtio-net device has {session.Slot.Queues.Count} queues, needs 2");
         }
 
-        NetConfig config = NetConfig.Decode(session.Slot.Config);
+        NetConfigSpace config = NetConfigSpace.Decode(session.Slot.Config);
         ulong f = session.Negotiated;
         int mtu = (f & NetFeatures.Mtu) != 0 && config.Mtu >= 68 ? config.Mtu : _options.FallbackMtu;
         if (mtu > TapDevice.MaxMtu)

@@ -7,7 +7,7 @@ namespace Vop.Appliance.Tests.Infrastructure;
 
 /// <summary>
 /// Traffic between the arm64 card's busybox and the host vop's TAP in a namespace: ping both ways, hashed
-/// TCP transfers (busybox nc and sha256sum in the guest, vop's `_tcp-sink`/`_tcp-source` beside the TAP),
+/// TCP transfers (busybox nc and sha256sum in the guest, Vop.NetProbe's `tcp-sink`/`tcp-source` beside the TAP),
 /// and the card's login console answering on the host's port socket. What <see cref="GuestTraffic"/>
 /// does for the x86 guest, for <see cref="Arm64Guest"/>.
 /// </summary>
@@ -28,7 +28,7 @@ public sealed class GuestTraffic(IGuestShell guest, string ns, string hostIp, st
         (int gc, string made) = guest.Exec($"dd if=/dev/urandom of={file} bs=64k count={mib * 16} 2>/dev/null && sha256sum {file}", TimeSpan.FromSeconds(60));
         Assert.True(gc == 0, made);
         string guestSha = made.Split('\n').Select(l => l.Trim()).First(l => l.EndsWith(file, StringComparison.Ordinal) && l.Length > 64)[..64];
-        using Process sink = Process.Start(Run.Info(ns, Run.Vop("_tcp-sink", "--port", "5311")))!;
+        using Process sink = Process.Start(Run.Info(ns, Run.NetProbe("tcp-sink", "--port", "5311")))!;
         Task<string> sinkOut = sink.StandardOutput.ReadToEndAsync();
         try
         {
@@ -55,7 +55,7 @@ public sealed class GuestTraffic(IGuestShell guest, string ns, string hostIp, st
     public void HostToGuest(long bytes, int seed)
     {
         guest.Exec("rm -f /tmp/in /tmp/in.done; (nc -l -p 5312 > /tmp/in; touch /tmp/in.done) & sleep 0.5", TimeSpan.FromSeconds(20));
-        (int code, string output, string err) = Run.In(ns, TimeSpan.FromSeconds(180), Run.Vop("_tcp-source", "--connect", $"{guestIp}:5312", "--bytes", bytes.ToString(CultureInfo.InvariantCulture), "--seed", seed.ToString(CultureInfo.InvariantCulture)));
+        (int code, string output, string err) = Run.In(ns, TimeSpan.FromSeconds(180), Run.NetProbe("tcp-source", "--connect", $"{guestIp}:5312", "--bytes", bytes.ToString(CultureInfo.InvariantCulture), "--seed", seed.ToString(CultureInfo.InvariantCulture)));
         Assert.True(code == 0, $"tcp source failed: {output}{err}\n{logs()}");
         (int wc, string got) = guest.Exec("while [ ! -e /tmp/in.done ]; do sleep 0.1; done; ls -l /tmp/in; sha256sum /tmp/in; rm -f /tmp/in", TimeSpan.FromSeconds(60));
         Assert.True(wc == 0, got);

@@ -153,11 +153,11 @@ public sealed class LinkPair : IDisposable
     /// <summary>Sends <paramref name="bytes"/> over TCP from one namespace to the other; returns (source sha, sink sha, sink bytes).</summary>
     public (string SourceSha, string SinkSha, long SinkBytes) Transfer(string fromNs, string toNs, string toIp, long bytes, int seed)
     {
-        Process sink = Process.Start(Run.Info(toNs, Run.Vop("_tcp-sink", "--port", "5301")))!;
+        Process sink = Process.Start(Run.Info(toNs, Run.NetProbe("tcp-sink", "--port", "5301")))!;
         Task<string> sinkOut = sink.StandardOutput.ReadToEndAsync();
         try
         {
-            (int code, string output, string err) = Run.In(fromNs, TimeSpan.FromSeconds(180), Run.Vop("_tcp-source", "--connect", $"{toIp}:5301", "--bytes", bytes.ToString(), "--seed", seed.ToString()));
+            (int code, string output, string err) = Run.In(fromNs, TimeSpan.FromSeconds(180), Run.NetProbe("tcp-source", "--connect", $"{toIp}:5301", "--bytes", bytes.ToString(), "--seed", seed.ToString()));
             Assert.True(code == 0, $"tcp source failed: {output}{err}\n{Logs()}");
             Assert.True(sink.WaitForExit(30_000), "sink did not finish");
             string so = sinkOut.Result;

@@ -22,6 +22,12 @@ public static class Run
     public static string[] Vop(params string[] args) => VopBinary is string b ? [b, .. args] : [Dotnet, VopDll, .. args];
 
     /// <summary>
+    /// A tests/tools/Vop.NetProbe command line (tcp-sink, tcp-source, ping, http-get): the test traffic that
+    /// runs inside a namespace beside vop. Always the JIT build beside the tests; it is not part of vop.
+    /// </summary>
+    public static string[] NetProbe(params string[] args) => [Dotnet, Path.Combine(AppContext.BaseDirectory, "Vop.NetProbe.dll"), .. args];
+
+    /// <summary>
     /// Copies the vop under test into <paramref name="dir"/> (the native binary, or vop.dll with every
     /// assembly and json beside it) and returns its command line, for a user who may not read the checkout.
     /// </summary>

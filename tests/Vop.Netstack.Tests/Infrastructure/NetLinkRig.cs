@@ -1,13 +1,13 @@
 using Vop.Links.Devices;
-using Vop.Links.Loopback;
 using Vop.Links.Rings;
-using Vop.Links.Transport;
 using Vop.Links.Stats;
+using Vop.Links.Transport;
 using Vop.Netstack.Capture;
 using Vop.Netstack.Device;
 using Vop.Netstack.Driver;
 using Vop.Netstack.Tap;
 using Vop.Netstack.Virtio;
+using Vop.TestSupport;
 
 namespace Vop.Netstack.Tests.Infrastructure;
 
@@ -74,7 +74,7 @@ internal sealed class NetLinkRig : IDisposable
 
         public ulong OfferedFeatures => NetFeatures.Offered;
 
-        public byte[] Config => new NetConfig(DevicePumpRig.Mac, true, (ushort)mtu).Encode();
+        public byte[] Config => new NetConfigSpace(DevicePumpRig.Mac, true, (ushort)mtu).Encode();
 
         public IReadOnlyList<ushort> QueueSizes => [QueueSize, QueueSize];
 
@@ -122,7 +122,7 @@ internal sealed class NetLinkRig : IDisposable
         public void Start(DriverSession session)
         {
             Stop();
-            NetConfig config = NetConfig.Decode(session.Slot.Config);
+            NetConfigSpace config = NetConfigSpace.Decode(session.Slot.Config);
             Mtu = (session.Negotiated & NetFeatures.Mtu) != 0 && config.Mtu >= 68 ? config.Mtu : 1500;
             var pump = new NetDriverPump("card0", tap, session, Mtu, Capture);
             pump.Start();

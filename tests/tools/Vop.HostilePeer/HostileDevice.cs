@@ -96,7 +96,7 @@ internal sealed class HostileDevice
         }
 
         _slot = new DeviceSlot(w, 0, DeviceType.Net, NetFeatures.Offered, [rx, tx], [rxVector, txVector]);
-        _slot.Insert(new NetConfig(Mac, true, 1500).Encode());
+        _slot.Insert(new NetConfigSpace(Mac, true, 1500).Encode());
         _state ??= new SideStateBlock(w, WindowLayout.DeviceSideState);
         _state.Start();
         Layouts++;

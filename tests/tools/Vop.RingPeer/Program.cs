@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using Vop.Links.Diagnostics;
 using Vop.Links.Loopback;
+using Vop.TestSupport.RingTest;
 
 // One end of a ring-test link over the loopback (ivshmem-protocol) link kind, for the two-process tests
 // and tests/bench/ring.sh. Prints one name=value line per figure; exits 1 when a check failed.

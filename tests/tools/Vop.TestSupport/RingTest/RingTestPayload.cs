@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Vop.Links.Diagnostics;
+namespace Vop.TestSupport.RingTest;
 
 /// <summary>
 /// Content of ring-test buffers: an 8-byte little-endian sequence number, then bytes derived from it, so

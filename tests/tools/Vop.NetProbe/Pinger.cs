@@ -3,9 +3,9 @@ using System.Globalization;
 using System.Net;
 using System.Net.NetworkInformation;
 
-namespace Vop.Appliance.Cli;
+namespace Vop.NetProbe;
 
-/// <summary>The demo's built-in ping (ICMP echo through System.Net.NetworkInformation), for machines without iputils.</summary>
+/// <summary>ICMP echo through System.Net.NetworkInformation with an iputils-like summary, for machines without iputils.</summary>
 public static class Pinger
 {
     public static int Run(string address, int count, TextWriter output)

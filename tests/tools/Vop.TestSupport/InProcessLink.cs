@@ -1,13 +1,14 @@
 using Tmds.Linux;
+using Vop.Links;
 using Vop.Links.Doorbells;
 using Vop.Links.Interop;
 using Vop.Links.Windows;
 
-namespace Vop.Links.Loopback;
+namespace Vop.TestSupport;
 
 /// <summary>
 /// Both ends of a link in one process: one memfd window mapped twice (as two processes would) and real
-/// eventfds per vector and direction. For embedding both roles in one process, and for tests.
+/// eventfds per vector and direction. For tests: both roles in one process.
 /// </summary>
 public sealed class InProcessLink : IDisposable
 {

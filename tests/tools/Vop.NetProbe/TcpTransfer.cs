@@ -5,11 +5,12 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 
-namespace Vop.Appliance.Cli;
+namespace Vop.NetProbe;
 
 /// <summary>
-/// The demo's and tests' built-in TCP transfer (for machines without iperf3): a source sends N bytes of
-/// seeded pseudo-random data, a sink receives them; both print byte count, SHA-256 and Gbit/s.
+/// The tests' TCP transfer (for machines without iperf3): a source sends N bytes of seeded pseudo-random
+/// data (1 MiB chunks, the chunk number in the first 8 bytes), a sink receives them; both print byte count,
+/// SHA-256 and Gbit/s as name=value lines.
 /// </summary>
 public static class TcpTransfer
 {

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Vop.Links.Diagnostics;
+namespace Vop.TestSupport.RingTest;
 
 /// <summary>Which way ring-test buffers flow.</summary>
 [Flags]

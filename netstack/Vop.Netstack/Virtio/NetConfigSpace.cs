@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace Vop.Netstack.Virtio;
 
 /// <summary>virtio-net config space: mac[6], le16 status, le16 max_virtqueue_pairs, le16 mtu (virtio 1.2 5.1.4).</summary>
-public readonly record struct NetConfig(byte[] Mac, bool LinkUp, ushort Mtu)
+public readonly record struct NetConfigSpace(byte[] Mac, bool LinkUp, ushort Mtu)
 {
     public const int Size = 12;
     public const ushort StatusLinkUp = 1;
@@ -18,13 +18,13 @@ public readonly record struct NetConfig(byte[] Mac, bool LinkUp, ushort Mtu)
         return b;
     }
 
-    public static NetConfig Decode(ReadOnlySpan<byte> b)
+    public static NetConfigSpace Decode(ReadOnlySpan<byte> b)
     {
         if (b.Length < Size)
         {
             throw new InvalidDataException($"virtio-net config space is {b.Length} bytes, expected {Size}");
         }
 
-        return new NetConfig(b[..6].ToArray(), (BinaryPrimitives.ReadUInt16LittleEndian(b[6..]) & StatusLinkUp) != 0, BinaryPrimitives.ReadUInt16LittleEndian(b[10..]));
+        return new NetConfigSpace(b[..6].ToArray(), (BinaryPrimitives.ReadUInt16LittleEndian(b[6..]) & StatusLinkUp) != 0, BinaryPrimitives.ReadUInt16LittleEndian(b[10..]));
     }
 }

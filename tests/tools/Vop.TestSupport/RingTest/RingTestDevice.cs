@@ -1,11 +1,12 @@
 using System.Diagnostics;
+using Vop.Links;
 using Vop.Links.Doorbells;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
 using Vop.Links.Stats;
 
-namespace Vop.Links.Diagnostics;
+namespace Vop.TestSupport.RingTest;
 
 /// <summary>
 /// Device side of the ring-test device: two queues, "tx" (driver to device: the device checks every

@@ -1,11 +1,12 @@
 using System.Diagnostics;
+using Vop.Links;
 using Vop.Links.Doorbells;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
 using Vop.Links.Stats;
 
-namespace Vop.Links.Diagnostics;
+namespace Vop.TestSupport.RingTest;
 
 /// <summary>
 /// Driver side of the ring-test device: discovers it, negotiates EVENT_IDX, posts buffers and checks

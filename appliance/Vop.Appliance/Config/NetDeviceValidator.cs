@@ -1,0 +1,95 @@
+using System.Globalization;
+using Vop.Netstack;
+using Vop.Netstack.Tap;
+
+namespace Vop.Appliance.Config;
+
+/// <summary>
+/// A net device of a link into the <see cref="NetDeviceOptions"/> its backend runs with: TAP name, and on the
+/// device side the MAC, MTU and queue size it puts in the config space. A driver-role device names only its
+/// TAP (and a name); the rest is the device side's to decide.
+/// </summary>
+internal static class NetDeviceValidator
+{
+    public const int DefaultMtu = 1500;
+    public const int DefaultQueueSize = 256;
+    public const string DefaultMac = "52:54:00:00:00:01";
+
+    public static NetDeviceOptions Validate(ConfigKey at, DeviceConfigFile d, LinkRole role)
+    {
+        string type = at["type"].Required(d.Type);
+        if (type != "net")
+        {
+            throw at["type"].Error($"'{type}' is not a supported device type (net, console)");
+        }
+
+        if (d.End is not null || d.Ports is not null || d.RunDir is not null)
+        {
+            string key = d.End is not null ? "end" : d.Ports is not null ? "ports" : "runDir";
+            throw at[key].Error("only a console device has it");
+        }
+
+        string tap = at["tap"].Required(d.Tap);
+        try
+        {
+            TapDevice.ValidateName(tap);
+        }
+        catch (ArgumentException e)
+        {
+            throw at["tap"].Error(e.Message);
+        }
+
+        int mtu = d.Mtu ?? DefaultMtu;
+        if (mtu is < 68 or > TapDevice.MaxMtu)
+        {
+            throw at["mtu"].Error($"{mtu} must be 68..{TapDevice.MaxMtu} (a TAP's largest MTU is 65535 minus the 14-byte Ethernet header)");
+        }
+
+        int queueSize = d.QueueSize ?? DefaultQueueSize;
+        if (queueSize is < 16 or > 4096 || (queueSize & (queueSize - 1)) != 0)
+        {
+            throw at["queueSize"].Error($"{queueSize} must be a power of two from 16 to 4096");
+        }
+
+        byte[] mac;
+        if (role == LinkRole.Device)
+        {
+            mac = ParseMac(at["mac"], d.Mac ?? DefaultMac);
+        }
+        else
+        {
+            if (d.Mac is not null || d.Mtu is not null || d.QueueSize is not null)
+            {
+                string key = d.Mac is not null ? "mac" : d.Mtu is not null ? "mtu" : "queueSize";
+                throw at[key].Error("set by the device side's config space; remove it from a driver-role device");
+            }
+
+            mac = new byte[6];
+        }
+
+        return new NetDeviceOptions(d.Name ?? "net0", tap, mac, mtu, (ushort)queueSize);
+    }
+
+    private static byte[] ParseMac(ConfigKey at, string text)
+    {
+        string[] parts = text.Split(':');
+        var mac = new byte[6];
+        bool ok = parts.Length == 6;
+        for (int i = 0; ok && i < 6; i++)
+        {
+            ok = parts[i].Length == 2 && byte.TryParse(parts[i], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out mac[i]);
+        }
+
+        if (!ok)
+        {
+            throw at.Error($"'{text}' is not a MAC address (six hex bytes like 52:54:00:12:34:56)");
+        }
+
+        if ((mac[0] & 1) != 0 || mac.All(b => b == 0))
+        {
+            throw at.Error($"'{text}' is a multicast or zero address; a NIC needs a unicast one");
+        }
+
+        return mac;
+    }
+}

@@ -1,0 +1,60 @@
+using System.Globalization;
+using Vop.Netstack;
+using Vop.Netstack.Virtio;
+
+namespace Vop.Appliance.Config;
+
+/// <summary>
+/// The window's size: how a size is written (64M, 1G, 65536), its range (a power of two from 1M to 1G, as an
+/// ivshmem BAR is), and room for what the driver side carves: per net device, two queues of queueSize
+/// buffers of <see cref="FrameSizes.MaxCarvedBuffer"/> bytes (the one buffer-size formula, netstack's), plus
+/// 1 MiB for the header, device table and rings.
+/// </summary>
+internal static class WindowSizing
+{
+    public const string Default = "64M";
+    public const ulong Min = 1UL << 20;
+    public const ulong Max = 1UL << 30;
+    private const ulong LayoutReserve = 1UL << 20;
+
+    public static ulong Validate(ConfigKey at, string? text, IEnumerable<NetDeviceOptions> nets)
+    {
+        text ??= Default;
+        ulong window = ParseSize(at, text);
+        if (window < Min || window > Max || (window & (window - 1)) != 0)
+        {
+            throw at.Error($"{text} must be a power of two from 1M to 1G (an ivshmem BAR is a power of two)");
+        }
+
+        ulong needed = Needed(nets);
+        if (window < needed)
+        {
+            throw at.Error($"{text} is too small for the devices' buffers: needs at least {needed >> 20}M (2 queues x queueSize x {FrameSizes.MaxCarvedBuffer >> 10} KiB per net device)");
+        }
+
+        return window;
+    }
+
+    /// <summary>The least window the devices' buffers fit in.</summary>
+    public static ulong Needed(IEnumerable<NetDeviceOptions> nets) =>
+        LayoutReserve + nets.Aggregate(0UL, (sum, n) => sum + (2UL * n.QueueSize * FrameSizes.MaxCarvedBuffer));
+
+    /// <summary>"64M", "1G", "65536", "512K".</summary>
+    public static ulong ParseSize(ConfigKey at, string text)
+    {
+        string t = text.Trim();
+        ulong unit = 1;
+        if (t.Length > 0 && char.ToUpperInvariant(t[^1]) is 'K' or 'M' or 'G')
+        {
+            unit = char.ToUpperInvariant(t[^1]) switch { 'K' => 1UL << 10, 'M' => 1UL << 20, _ => 1UL << 30 };
+            t = t[..^1];
+        }
+
+        if (!ulong.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out ulong n) || n > (1UL << 40) / unit)
+        {
+            throw at.Error($"'{text}' is not a size (like 64M, 1G or 65536)");
+        }
+
+        return n * unit;
+    }
+}
