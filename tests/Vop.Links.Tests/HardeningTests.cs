@@ -42,7 +42,7 @@ public sealed unsafe class HardeningTests : IDisposable
         int seals = MemorySeals.Seals(w.Fd!);
         Assert.Equal(LibC.F_SEAL_SHRINK | LibC.F_SEAL_GROW | LibC.F_SEAL_SEAL, seals & (LibC.F_SEAL_SHRINK | LibC.F_SEAL_GROW | LibC.F_SEAL_SEAL));
         Assert.NotEqual(0, LibC.ftruncate(w.Fd!.Fd, 4096));
-        Assert.Equal(LibC.EPERM, LibC.errno);
+        Assert.Equal(LibC.EPERM, Errno.Last);
         Assert.NotEqual(0, LibC.ftruncate(w.Fd!.Fd, 2 << 20));
         Assert.True(MemorySeals.IsMemfd(w.Fd!));
     }

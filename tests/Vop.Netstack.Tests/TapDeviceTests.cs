@@ -52,7 +52,7 @@ public sealed unsafe class TapDeviceTests
             iov.iov_len = 64;
             Assert.Equal(30, (long)pipe.Tap.Read(&iov, 1));
             Assert.Equal(next, buffer[..30]);
-            Assert.Equal(-Errno.EAGAIN, (long)pipe.Tap.Read(&iov, 1));
+            Assert.Equal(-LibC.EAGAIN, (long)pipe.Tap.Read(&iov, 1));
         }
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using Vop.Links.Interop;
 
 namespace Vop.Appliance.Cli;
 
@@ -30,7 +31,9 @@ public static unsafe class ConsoleClient
         SendSize(socket);
         using PosixSignalRegistration winch = PosixSignalRegistration.Create(PosixSignal.SIGWINCH, _ => SendSize(socket));
 
-        var done = new ManualResetEventSlim();
+        // Not a ManualResetEventSlim: the thread still reading when we return sets it later, and that must not
+        // meet a disposed event.
+        var done = new TaskCompletionSource();
         // Raw fds 0 and 1, not System.Console: its terminal layer buffers input by line and echoes it.
         var down = new Thread(() =>
         {
@@ -47,7 +50,7 @@ public static unsafe class ConsoleClient
             {
             }
 
-            done.Set();
+            done.TrySetResult();
         })
         { IsBackground = true, Name = "console-down" };
         down.Start();
@@ -77,12 +80,12 @@ public static unsafe class ConsoleClient
             {
             }
 
-            done.Set();
+            done.TrySetResult();
         })
         { IsBackground = true, Name = "console-up" };
         up.Start();
 
-        done.Wait();
+        done.Task.Wait();
         if (saved is not null)
         {
             Stty(saved);
@@ -109,7 +112,7 @@ public static unsafe class ConsoleClient
             while (true)
             {
                 long n = Tmds.Linux.LibC.read(fd, p, (Tmds.Linux.size_t)buffer.Length);
-                if (n >= 0 || Tmds.Linux.LibC.errno != 4)
+                if (n >= 0 || Errno.Last != Tmds.Linux.LibC.EINTR)
                 {
                     return (int)Math.Max(n, 0);
                 }
@@ -127,7 +130,7 @@ public static unsafe class ConsoleClient
                 long n = Tmds.Linux.LibC.write(fd, p + off, (Tmds.Linux.size_t)(data.Length - off));
                 if (n <= 0)
                 {
-                    if (n < 0 && Tmds.Linux.LibC.errno == 4)
+                    if (n < 0 && Errno.Last == Tmds.Linux.LibC.EINTR)
                     {
                         continue;
                     }
@@ -144,15 +147,15 @@ public static unsafe class ConsoleClient
     {
         try
         {
-            // TIOCGWINSZ on stdout: rows, cols.
-            ushort* ws = stackalloc ushort[4];
-            if (Tmds.Linux.LibC.ioctl(1, 0x5413, ws) != 0)
+            // The window size of stdout.
+            Tmds.Linux.winsize ws;
+            if (Tmds.Linux.LibC.ioctl(1, Tmds.Linux.LibC.TIOCGWINSZ, &ws) != 0)
             {
                 return;
             }
 
-            int rows = ws[0];
-            int cols = ws[1];
+            int rows = ws.ws_row;
+            int cols = ws.ws_col;
             if (cols > 0 && rows > 0)
             {
                 socket.Send(Frame(1, [(byte)cols, (byte)(cols >> 8), (byte)rows, (byte)(rows >> 8)]));

@@ -24,9 +24,13 @@ public sealed class LinkService : IHostedService, IDisposable
     private readonly LinkConfig _config;
     private readonly ILoggerFactory _logs;
     private readonly ILogger _log;
-    private readonly List<IDisposable> _owned = [];
     private readonly LinkCounters _counters = new();
+
+    /// <summary>Backends (TAPs, ports) and the link end in the order they were made; disposed last first.</summary>
+    private readonly List<IDisposable> _owned = [];
+    private CaptureServer? _capture;
     private ILinkSupervisor? _supervisor;
+    private bool _disposed;
 
     public LinkService(LinkConfig config, ILoggerFactory logs)
     {
@@ -64,7 +68,7 @@ public sealed class LinkService : IHostedService, IDisposable
                 .Concat(_owned.OfType<NetDriverBackend>().Select(b => b.Capture)).ToList();
             if (rings.Count > 0)
             {
-                _owned.Insert(0, new CaptureServer(Path.Combine(_config.RunDir, _config.Name, "capture.sock"), rings, _log));
+                _capture = new CaptureServer(Path.Combine(_config.RunDir, _config.Name, "capture.sock"), rings, _log);
             }
         }
         catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or InvalidDataException)
@@ -84,7 +88,7 @@ public sealed class LinkService : IHostedService, IDisposable
             IDeviceBackend backend = entry switch
             {
                 NetDeviceEntry d => new NetDeviceBackend(d.Options, _log),
-                ConsoleConfigEntry c => new ConsoleDeviceBackend(c.Name, [.. c.Ports.Select(p => p.Name)], EndpointFactory.Create(_config.Name, c)),
+                ConsoleConfigEntry c => NewConsoleDevice(_config.Name, c),
                 _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
             };
             _owned.Add((IDisposable)backend);
@@ -94,25 +98,80 @@ public sealed class LinkService : IHostedService, IDisposable
         if (_config.WindowPath is string windowPath)
         {
             // pci/ntb: the window is a file both ends map; the device side creates it if needed.
-            var mapped = new PciLinkEnd(SharedWindow.OpenFile(windowPath, _config.WindowOffset, _config.WindowSize, create: true), deviceSide: true, _config.Vectors);
-            _owned.Insert(0, mapped);
+            PciLinkEnd mapped = OpenMapped(windowPath, _config.WindowOffset, _config.WindowSize, deviceSide: true, _config.Vectors, vfioFunction: null);
+            _owned.Add(mapped);
             var polled = new DeviceSideLink(_config.Name, mapped, backends, _log, pollPresence: true, _counters);
-            polled.Start();
-            _owned.Insert(0, polled);
             _supervisor = polled;
+            polled.Start();
             return;
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(_config.Socket)!);
         var end = new LoopbackDeviceEnd(_config.Name, _config.Socket, _config.WindowSize, _config.Vectors, _log);
-        _owned.Insert(0, end);
+        _owned.Add(end);
         var side = new DeviceSideLink(_config.Name, end, backends, _log, counters: _counters);
+        _supervisor = side;
         end.PeerChanged += _ => side.NotifyPeerChanged();
         end.Server.PeerRefused += () => _counters.Refused(LinkCounters.Refusal.ExtraClient);
         side.Start();
         end.Start();
-        _owned.Insert(0, side);
-        _supervisor = side;
+    }
+
+    /// <summary>A console device over its ports; the ports are closed again if the device cannot be made.</summary>
+    private static ConsoleDeviceBackend NewConsoleDevice(string link, ConsoleConfigEntry c)
+    {
+        PortSet? ports = EndpointFactory.Create(link, c);
+        try
+        {
+            var device = new ConsoleDeviceBackend(c.Name, [.. c.Ports.Select(p => p.Name)], ports);
+            ports = null; // the device owns them
+            return device;
+        }
+        finally
+        {
+            ports?.Dispose();
+        }
+    }
+
+    /// <summary>A console driver over its ports; the ports are closed again if the driver cannot be made.</summary>
+    private static ConsoleDriverBackend NewConsoleDriver(string link, ConsoleConfigEntry c)
+    {
+        PortSet? ports = EndpointFactory.Create(link, c);
+        try
+        {
+            var driver = new ConsoleDriverBackend(c.Name, ports);
+            ports = null; // the driver owns them
+            return driver;
+        }
+        finally
+        {
+            ports?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A pci/ntb link end over the window file (the device side creates it), with the PCI function
+    /// <paramref name="vfioFunction"/> opened through VFIO when given; what was opened is closed again if the
+    /// end cannot be made.
+    /// </summary>
+    private static PciLinkEnd OpenMapped(string path, ulong offset, ulong size, bool deviceSide, int vectors, string? vfioFunction)
+    {
+        VfioDevice? vfio = null;
+        SharedWindow? window = null;
+        try
+        {
+            vfio = vfioFunction is null ? null : VfioDevice.Open(vfioFunction);
+            window = SharedWindow.OpenFile(path, offset, size, create: deviceSide);
+            var end = new PciLinkEnd(window, deviceSide, vectors, vfio);
+            window = null; // the end owns both now
+            vfio = null;
+            return end;
+        }
+        finally
+        {
+            window?.Dispose();
+            vfio?.Dispose();
+        }
     }
 
     private void StartVhostUser()
@@ -120,9 +179,8 @@ public sealed class LinkService : IHostedService, IDisposable
         var backend = new NetDeviceBackend(((NetDeviceEntry)_config.Devices[0]).Options, _log);
         _owned.Add(backend);
         var vhost = new VhostUserLink(_config.Name, _config.Socket, listen: !_config.VhostUserConnect, backend, _log);
-        vhost.Start();
-        _owned.Insert(0, vhost);
         _supervisor = vhost;
+        vhost.Start();
     }
 
     private void StartDriverSide()
@@ -133,7 +191,7 @@ public sealed class LinkService : IHostedService, IDisposable
             IDriverBackend backend = entry switch
             {
                 NetDeviceEntry d => new NetDriverBackend(new NetDriverOptions(d.Options.Name, d.Options.Tap), _log),
-                ConsoleConfigEntry c => new ConsoleDriverBackend(c.Name, EndpointFactory.Create(_config.Name, c)),
+                ConsoleConfigEntry c => NewConsoleDriver(_config.Name, c),
                 _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
             };
             _owned.Add((IDisposable)backend);
@@ -146,9 +204,8 @@ public sealed class LinkService : IHostedService, IDisposable
             ? cancel => ConnectMapped(windowPath, _config.WindowOffset, _config.WindowSize, vectors, _config.Doorbell == DoorbellKind.Ivshmem, cancel)
             : cancel => LoopbackDriverEnd.Connect(socket, vectors, cancel, _log);
         var driver = new DriverSideLink(_config.Name, connect, backends, _log, _counters);
-        driver.Start();
-        _owned.Insert(0, driver);
         _supervisor = driver;
+        driver.Start();
     }
 
     /// <summary>
@@ -164,15 +221,21 @@ public sealed class LinkService : IHostedService, IDisposable
             cancel.WaitHandle.WaitOne(100);
         }
 
-        VfioDevice? vfio = ivshmem ? VfioDevice.Open(Path.GetFileName(Path.GetDirectoryName(path)!)) : null;
-        var end = new PciLinkEnd(SharedWindow.OpenFile(path, offset, size, create: false), deviceSide: false, vectors, vfio);
-        while (!end.PeerAttached)
+        PciLinkEnd end = OpenMapped(path, offset, size, deviceSide: false, vectors, ivshmem ? Path.GetFileName(Path.GetDirectoryName(path)!) : null);
+        try
         {
-            if (cancel.WaitHandle.WaitOne(50))
+            while (!end.PeerAttached)
             {
-                end.Dispose();
-                cancel.ThrowIfCancellationRequested();
+                if (cancel.WaitHandle.WaitOne(50))
+                {
+                    cancel.ThrowIfCancellationRequested();
+                }
             }
+        }
+        catch
+        {
+            end.Dispose();
+            throw;
         }
 
         return end;
@@ -186,10 +249,19 @@ public sealed class LinkService : IHostedService, IDisposable
 
     public void Dispose()
     {
-        // Supervisor first (stops pumps, resets devices), then link end, then TAPs.
-        foreach (IDisposable d in _owned)
+        if (_disposed)
         {
-            d.Dispose();
+            return;
+        }
+
+        _disposed = true;
+
+        // Capture, then the supervisor (stops pumps, resets devices), then link end, then TAPs.
+        _capture?.Dispose();
+        _supervisor?.Dispose();
+        for (int i = _owned.Count - 1; i >= 0; i--)
+        {
+            _owned[i].Dispose();
         }
 
         _owned.Clear();

@@ -22,37 +22,40 @@ public sealed unsafe class PtyMirror : IDisposable
 
     public PtyMirror(string link, Action<byte[]> input)
     {
-        int fd = PtyInterop.PosixOpenpt(PtyInterop.O_RDWR | PtyInterop.O_NOCTTY | PtyInterop.O_CLOEXEC);
-        if (fd < 0 || PtyInterop.Grantpt(fd) != 0 || PtyInterop.Unlockpt(fd) != 0)
+        _master = Pty.OpenMaster(out string path);
+        int fd = _master.Fd;
+        try
         {
-            throw new IOException("cannot allocate a pseudo-terminal for the console");
-        }
+            Path = path;
+            byte[] pathBytes = Encoding.ASCII.GetBytes(Path + "\0");
+            fixed (byte* p = pathBytes)
+            {
+                _slave = new SafeFd(Errno.Check(LibC.open(p, LibC.O_RDWR | LibC.O_NOCTTY | LibC.O_CLOEXEC, 0), $"open({Path})"));
+            }
 
-        _master = new SafeFd(fd);
-        byte* name = stackalloc byte[128];
-        _ = PtyInterop.PtsnameR(fd, name, 128);
-        Path = Encoding.ASCII.GetString(name, new ReadOnlySpan<byte>(name, 128).IndexOf((byte)0));
-        byte[] pathBytes = Encoding.ASCII.GetBytes(Path + "\0");
-        fixed (byte* p = pathBytes)
+            // Raw line discipline: bytes pass as they are, as on a serial line.
+            using (Process? stty = Process.Start("stty", ["-F", Path, "raw", "-echo"]))
+            {
+                stty?.WaitForExit();
+            }
+
+            _ = LibC.fcntl(fd, LibC.F_SETFL, LibC.fcntl(fd, LibC.F_GETFL) | LibC.O_NONBLOCK);
+            _link = link;
+            if (File.Exists(link) || new FileInfo(link).LinkTarget is not null)
+            {
+                File.Delete(link);
+            }
+
+            File.CreateSymbolicLink(link, Path);
+            _reader = Faults.StartGuarded("vop-console-pty", () => Read(input));
+        }
+        catch
         {
-            _slave = new SafeFd(Errno.Check(LibC.open(p, LibC.O_RDWR | LibC.O_NOCTTY | LibC.O_CLOEXEC, 0), $"open({Path})"));
+            // A half-made mirror closes what it opened (the caller never gets an object to dispose).
+            _slave?.Dispose();
+            _master.Dispose();
+            throw;
         }
-
-        // Raw line discipline: bytes pass as they are, as on a serial line.
-        using (Process? stty = Process.Start("stty", ["-F", Path, "raw", "-echo"]))
-        {
-            stty?.WaitForExit();
-        }
-
-        _ = LibC.fcntl(fd, LibC.F_SETFL, LibC.fcntl(fd, LibC.F_GETFL) | LibC.O_NONBLOCK);
-        _link = link;
-        if (File.Exists(link) || new FileInfo(link).LinkTarget is not null)
-        {
-            File.Delete(link);
-        }
-
-        File.CreateSymbolicLink(link, Path);
-        _reader = Faults.StartGuarded("vop-console-pty", () => Read(input));
     }
 
     /// <summary>The slave device (/dev/pts/N); the symlink points here.</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using Tmds.Linux;
 using Vop.Links.Interop;
@@ -17,7 +18,9 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
     private readonly ByteQueue _inbound;
     private readonly object _gate = new();
     private readonly Thread _supervisor;
-    private SafeFd? _master;
+    private int _masterFd = -1;
+
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "RunSession owns the session's Process (using) and clears this reference under _gate first; Dispose only signals it")]
     private Process? _child;
     private (ushort Cols, ushort Rows) _size = (80, 25);
     private volatile bool _disposed;
@@ -39,17 +42,17 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
         lock (_gate)
         {
             _size = (cols, rows);
-            if (_master is { } m)
+            if (_masterFd >= 0)
             {
-                Apply(m.Fd, _size);
+                Apply(_masterFd, _size);
             }
         }
     }
 
     private static void Apply(int fd, (ushort Cols, ushort Rows) size)
     {
-        var ws = new PtyInterop.WinSize { Cols = size.Cols, Rows = size.Rows };
-        _ = PtyInterop.IoctlWinSize(fd, PtyInterop.TIOCSWINSZ, &ws);
+        var ws = new winsize { ws_col = size.Cols, ws_row = size.Rows };
+        _ = LibC.ioctl(fd, LibC.TIOCSWINSZ, &ws);
     }
 
     private void Supervise()
@@ -75,27 +78,30 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
 
     private void RunSession()
     {
-        int fd = PtyInterop.PosixOpenpt(PtyInterop.O_RDWR | PtyInterop.O_NOCTTY | PtyInterop.O_CLOEXEC);
-        if (fd < 0 || PtyInterop.Grantpt(fd) != 0 || PtyInterop.Unlockpt(fd) != 0)
-        {
-            throw new IOException("cannot allocate a pseudo-terminal");
-        }
-
-        var master = new SafeFd(fd);
-        byte* name = stackalloc byte[128];
-        if (PtyInterop.PtsnameR(fd, name, 128) != 0)
-        {
-            master.Dispose();
-            throw new IOException("ptsname failed");
-        }
-
-        string pts = Encoding.ASCII.GetString(name, new ReadOnlySpan<byte>(name, 128).IndexOf((byte)0));
+        using SafeFd master = Pty.OpenMaster(out string pts);
+        int fd = master.Fd;
         lock (_gate)
         {
-            _master = master;
+            _masterFd = fd;
             Apply(fd, _size);
         }
 
+        try
+        {
+            RunChild(fd, pts);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _masterFd = -1;
+            }
+        }
+    }
+
+    /// <summary>The command on the terminal <paramref name="pts"/> until it ends; <paramref name="fd"/> is its master.</summary>
+    private void RunChild(int fd, string pts)
+    {
         // The shell makes the PTY stdin/stdout/stderr; setsid -c makes it the controlling terminal (-c, not
         // --ctty: busybox's setsid on a small card knows only the short form; util-linux takes both).
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
@@ -109,7 +115,26 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
 
         psi.Environment["TERM"] = "xterm-256color";
         using Process child = Process.Start(psi)!;
-        _child = child;
+        lock (_gate)
+        {
+            _child = child;
+        }
+
+        try
+        {
+            Converse(fd, child);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _child = null;
+            }
+        }
+    }
+
+    private void Converse(int fd, Process child)
+    {
         _inbound.Clear();
         LocalOpen = true;
         var writer = Faults.StartGuarded($"vop-port-{Name}-pty-out", () => WriteLoop(fd, child));
@@ -122,7 +147,7 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
                 long n = LibC.read(fd, p, (size_t)buffer.Length);
                 if (n <= 0)
                 {
-                    if (n < 0 && LibC.errno == Errno.EINTR)
+                    if (n < 0 && Errno.Last == LibC.EINTR)
                     {
                         continue;
                     }
@@ -137,17 +162,11 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
 
         if (!child.HasExited)
         {
-            _ = LibC.kill(-child.Id, 1); // SIGHUP to the session, as a hangup would
+            _ = LibC.kill(-child.Id, LibC.SIGHUP); // to the session, as a hangup would
             child.WaitForExit(2000);
         }
 
-        lock (_gate)
-        {
-            _master = null;
-        }
-
         writer.Join(1000);
-        master.Dispose();
     }
 
     private void WriteLoop(int fd, Process child)
@@ -176,10 +195,13 @@ public sealed unsafe class PtyPortEndpoint : PortEndpoint
     public override void Dispose()
     {
         _disposed = true;
-        if (_child is { HasExited: false } c)
+        lock (_gate)
         {
-            _ = LibC.kill(-c.Id, 1);
-            _ = LibC.kill(c.Id, 9);
+            if (_child is { HasExited: false } c)
+            {
+                _ = LibC.kill(-c.Id, LibC.SIGHUP);
+                _ = LibC.kill(c.Id, LibC.SIGKILL);
+            }
         }
 
         _supervisor.Join(3000);

@@ -1,18 +1,20 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
-using Tmds.Linux;
 
 namespace Vop.Links.Interop;
 
-/// <summary>Turns libc's -1/errno convention into typed exceptions that name the call.</summary>
+/// <summary>
+/// The one way to read errno, and libc's -1/errno convention turned into exceptions that name the call.
+/// Compare against Tmds.LibC's names (<c>Errno.Last == LibC.EINTR</c>), never against numbers.
+/// </summary>
 public static class Errno
 {
-    public const int EINTR = 4;
-    public const int EAGAIN = 11;
-    public const int ENOENT = 2;
-    public const int ECONNREFUSED = 111;
-
-    public static int Last => Marshal.GetLastPInvokeError() is int e && e != 0 ? e : LibC.errno;
+    /// <summary>
+    /// errno of the last libc call on this thread. Tmds.LibC's imports and ours (<see cref="LibCExtra"/>) are
+    /// all SetLastError, so the runtime saved errno right after the call (nothing the runtime does in between,
+    /// such as a GC, can clobber it); Tmds.LibC's own <c>LibC.errno</c> reads the same saved value.
+    /// </summary>
+    public static int Last => Marshal.GetLastPInvokeError();
 
     /// <summary>Returns <paramref name="result"/> or throws naming <paramref name="what"/> and errno.</summary>
     public static int Check(int result, string what)
@@ -36,7 +38,7 @@ public static class Errno
     }
 
     [DoesNotReturn]
-    public static void Throw(string what) => Throw(what, LibC.errno);
+    public static void Throw(string what) => Throw(what, Last);
 
     [DoesNotReturn]
     public static void Throw(string what, int errno) =>

@@ -1,36 +1,32 @@
-using Microsoft.Win32.SafeHandles;
+using System.Runtime.InteropServices;
 using Tmds.Linux;
 
 namespace Vop.Links.Interop;
 
-/// <summary>An owned file descriptor. Close is never retried on EINTR: Linux frees the fd regardless.</summary>
-public sealed class SafeFd : SafeHandleZeroOrMinusOneIsInvalid
+/// <summary>
+/// An owned file descriptor. -1 (any negative value) is invalid; 0 is a valid fd. Close is never retried
+/// on EINTR: Linux frees the fd regardless.
+/// </summary>
+public sealed class SafeFd : SafeHandle
 {
+    private const int Invalid = -1;
+
+    /// <summary>An invalid handle, for a descriptor assigned later.</summary>
     public SafeFd()
-        : base(ownsHandle: true)
+        : base(Invalid, ownsHandle: true)
     {
-        SetHandle(-1);
     }
 
     public SafeFd(int fd, bool ownsHandle = true)
-        : base(ownsHandle)
+        : base(Invalid, ownsHandle)
     {
         SetHandle(fd);
     }
 
-    public override bool IsInvalid => (int)handle < 0;
+    public override bool IsInvalid => handle < 0;
 
     /// <summary>The raw descriptor; valid while this handle is alive.</summary>
     public int Fd => (int)handle;
-
-    /// <summary>Gives up ownership and returns the raw fd (used when handing an fd to another owner).</summary>
-    public int Detach()
-    {
-        int fd = (int)handle;
-        SetHandleAsInvalid();
-        SetHandle(-1);
-        return fd;
-    }
 
     protected override bool ReleaseHandle() => LibC.close((int)handle) == 0;
 }

@@ -45,9 +45,9 @@ public static unsafe class UnixSocket
             return fd;
         }
 
-        int errno = LibC.errno;
+        int errno = Errno.Last;
         fd.Dispose();
-        if (errno is Errno.ENOENT or Errno.ECONNREFUSED)
+        if (errno == LibC.ENOENT || errno == LibC.ECONNREFUSED)
         {
             return null;
         }
@@ -70,8 +70,8 @@ public static unsafe class UnixSocket
         int fd = LibC.accept4(listener.Fd, null, null, LibC.SOCK_CLOEXEC);
         if (fd < 0)
         {
-            int errno = LibC.errno;
-            if (errno is Errno.EAGAIN or Errno.EINTR)
+            int errno = Errno.Last;
+            if (errno == LibC.EAGAIN || errno == LibC.EINTR)
             {
                 return null;
             }
@@ -117,7 +117,7 @@ public static unsafe class UnixSocket
             {
                 sent = LibC.sendmsg(socket.Fd, &msg, LibC.MSG_NOSIGNAL);
             }
-            while (sent < 0 && LibC.errno == Errno.EINTR);
+            while (sent < 0 && Errno.Last == LibC.EINTR);
 
             Errno.Check(sent, "sendmsg");
             if (sent != payload.Length)
@@ -147,7 +147,7 @@ public static unsafe class UnixSocket
                 long n = LibC.recvmsg(socket.Fd, &msg, LibC.MSG_CMSG_CLOEXEC);
                 if (n < 0)
                 {
-                    if (LibC.errno == Errno.EINTR)
+                    if (Errno.Last == LibC.EINTR)
                     {
                         continue;
                     }
@@ -215,13 +215,12 @@ public static unsafe class UnixSocket
     /// <summary>SO_RCVTIMEO: a blocked receive fails with EAGAIN (an <see cref="IOException"/>) after <paramref name="seconds"/>.</summary>
     public static void SetReceiveTimeout(SafeFd socket, int seconds)
     {
-        const int SoRcvTimeo = 20; // asm-generic/socket.h
-        long* timeval = stackalloc long[2] { seconds, 0 };
-        Errno.Check(LibC.setsockopt(socket.Fd, LibC.SOL_SOCKET, SoRcvTimeo, timeval, (socklen_t)16), "setsockopt(SO_RCVTIMEO)");
+        long* timeval = stackalloc long[2] { seconds, 0 }; // struct timeval (Tmds.LibC has none): tv_sec, tv_usec
+        Errno.Check(LibC.setsockopt(socket.Fd, LibC.SOL_SOCKET, LibC.SO_RCVTIMEO, timeval, (socklen_t)16), "setsockopt(SO_RCVTIMEO)");
     }
 
     /// <summary>shutdown(SHUT_RDWR): the peer sees EOF and a receive blocked in another thread returns.</summary>
-    public static void Shutdown(SafeFd socket) => _ = LibC.shutdown(socket.Fd, 2);
+    public static void Shutdown(SafeFd socket) => _ = LibC.shutdown(socket.Fd, LibC.SHUT_RDWR);
 
     /// <summary>Waits up to <paramref name="timeoutMs"/> for <paramref name="fd"/> to be readable (or hung up).</summary>
     public static bool WaitReadable(SafeFd fd, int timeoutMs)
@@ -232,7 +231,7 @@ public static unsafe class UnixSocket
         {
             r = LibC.poll(&pfd, 1, timeoutMs);
         }
-        while (r < 0 && LibC.errno == Errno.EINTR);
+        while (r < 0 && Errno.Last == LibC.EINTR);
 
         return r > 0;
     }

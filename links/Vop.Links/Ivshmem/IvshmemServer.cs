@@ -150,12 +150,12 @@ public sealed unsafe class IvshmemServer : IDisposable
 
             if (r < 0)
             {
-                if (LibC.errno == Errno.EINTR)
+                if (Errno.Last == LibC.EINTR)
                 {
                     continue;
                 }
 
-                LinkLog.ServerPollFailed(_log, _path, Errno.Describe(LibC.errno));
+                LinkLog.ServerPollFailed(_log, _path, Errno.Describe(Errno.Last));
                 return;
             }
 
@@ -175,24 +175,31 @@ public sealed unsafe class IvshmemServer : IDisposable
             if ((pfds[1].revents & LibC.POLLIN) != 0)
             {
                 SafeFd? client = UnixSocket.Accept(_listener);
-                if (client is not null && Full())
+                try
                 {
-                    Interlocked.Increment(ref _refused);
-                    LinkLog.ClientRefused(_log, _path, UnixSocket.PeerPid(client), _maxPeers);
-                    client.Dispose();
-                    PeerRefused?.Invoke();
-                }
-                else if (client is not null)
-                {
-                    try
+                    if (client is not null && Full())
                     {
-                        Admit(client);
-                    }
-                    catch (IOException e)
-                    {
-                        LinkLog.ClientSetupFailed(_log, _path, e.Message);
+                        Interlocked.Increment(ref _refused);
+                        LinkLog.ClientRefused(_log, _path, UnixSocket.PeerPid(client), _maxPeers);
                         client.Dispose();
+                        PeerRefused?.Invoke();
                     }
+                    else if (client is not null)
+                    {
+                        try
+                        {
+                            Admit(client);
+                            client = null; // its IvshmemPeer owns it now
+                        }
+                        catch (IOException e)
+                        {
+                            LinkLog.ClientSetupFailed(_log, _path, e.Message);
+                        }
+                    }
+                }
+                finally
+                {
+                    client?.Dispose();
                 }
             }
         }

@@ -136,23 +136,37 @@ public sealed class VhostUserLink : ILinkSupervisor
     {
         {
             SafeFd? socket = _listen ? AcceptOne() : ConnectOne();
-            if (socket is null)
+            VhostUserSession? session = null;
+            string reason;
+            try
             {
-                return;
-            }
+                if (socket is null)
+                {
+                    return;
+                }
 
-            Connections++;
-            VhostUserLog.Connected(_log, _socketPath);
-            UnixSocket.SetReceiveTimeout(socket, MessageTimeoutSeconds);
-            var session = new VhostUserSession(socket, _device, _log);
-            Volatile.Write(ref _session, session);
-            string reason = Serve(session);
-            lock (_gate)
+                Connections++;
+                VhostUserLog.Connected(_log, _socketPath);
+                UnixSocket.SetReceiveTimeout(socket, MessageTimeoutSeconds);
+                session = new VhostUserSession(socket, _device, _log);
+                socket = null; // the session owns it
+                Volatile.Write(ref _session, session);
+                reason = Serve(session);
+            }
+            finally
             {
-                Volatile.Write(ref _session, null);
-                Interlocked.Add(ref _ringStops, session.RingStops);
-                Interlocked.Add(ref _quarantines, session.Quarantines);
-                session.Dispose();
+                if (session is not null)
+                {
+                    lock (_gate)
+                    {
+                        Volatile.Write(ref _session, null);
+                        Interlocked.Add(ref _ringStops, session.RingStops);
+                        Interlocked.Add(ref _quarantines, session.Quarantines);
+                    }
+                }
+
+                session?.Dispose();
+                socket?.Dispose();
             }
 
             Departures++;
@@ -198,10 +212,13 @@ public sealed class VhostUserLink : ILinkSupervisor
                         return "contained fault";
                     }
                 }
-                else if (_listener is not null && fd == _listener.Fd && UnixSocket.Accept(_listener) is { } extra)
+                else if (_listener is not null && fd == _listener.Fd)
                 {
-                    VhostUserLog.Busy(_log, _socketPath);
-                    extra.Dispose();
+                    using SafeFd? extra = UnixSocket.Accept(_listener);
+                    if (extra is not null)
+                    {
+                        VhostUserLog.Busy(_log, _socketPath);
+                    }
                 }
             }
         }

@@ -32,7 +32,7 @@ public static unsafe class MemorySeals
         int seals = Seals(fd);
         if (seals < 0)
         {
-            return $"the shared memory fd is not a sealable memfd (F_GET_SEALS: {Errno.Describe(LibC.errno)})";
+            return $"the shared memory fd is not a sealable memfd (F_GET_SEALS: {Errno.Describe(Errno.Last)})";
         }
 
         if ((seals & LibC.F_SEAL_SHRINK) != 0)
@@ -75,7 +75,7 @@ public static unsafe class MemorySeals
         byte empty = 0;
         if (LibC.statx(fd.Fd, &empty, AtEmptyPath, StatxBasic, &st) != 0)
         {
-            return $"window file {path}: statx: {Errno.Describe(LibC.errno)}";
+            return $"window file {path}: statx: {Errno.Describe(Errno.Last)}";
         }
 
         uint mode = st.stx_mode;

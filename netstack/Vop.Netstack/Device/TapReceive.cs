@@ -1,5 +1,4 @@
 using Tmds.Linux;
-using Vop.Links.Interop;
 using Vop.Links.Stats;
 using Vop.Netstack.Tap;
 
@@ -17,7 +16,7 @@ internal static unsafe class TapReceive
     public static nint Frame(TapDevice tap, iovec* iov, int count, ulong capacity, QueueStats stats)
     {
         nint n = tap.Read(iov, count);
-        if (n == -Errno.EAGAIN || n == 0)
+        if (n == -LibC.EAGAIN || n == 0)
         {
             return 0;
         }

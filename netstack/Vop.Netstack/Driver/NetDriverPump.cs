@@ -144,7 +144,7 @@ internal sealed unsafe class NetDriverPump : NetPump
                 if (n <= 0)
                 {
                     txFree.Push(b);
-                    if (n != -Errno.EAGAIN && n != 0)
+                    if (n != -LibC.EAGAIN && n != 0)
                     {
                         _tx.Stats.Drops[(int)NetDropReason.Oversize]++;
                         continue;

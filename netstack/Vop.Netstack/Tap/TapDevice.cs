@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text;
 using Tmds.Linux;
 using Vop.Links.Interop;
@@ -48,8 +47,8 @@ public sealed unsafe class TapDevice : IDisposable
         ArgumentNullException.ThrowIfNull(fd);
         int type = 0;
         uint length = sizeof(int);
-        if (LibC.getsockopt(fd.Fd, LibC.SOL_SOCKET, TapInterop.SO_TYPE, &type, (socklen_t*)&length) != 0 ||
-            type is not (TapInterop.SOCK_SEQPACKET or TapInterop.SOCK_DGRAM))
+        if (LibC.getsockopt(fd.Fd, LibC.SOL_SOCKET, LibC.SO_TYPE, &type, (socklen_t*)&length) != 0 ||
+            (type != LibC.SOCK_SEQPACKET && type != LibC.SOCK_DGRAM))
         {
             throw new ArgumentException($"{name}: fd {fd.Fd} is not a SOCK_SEQPACKET or SOCK_DGRAM socket: it would not keep frame boundaries", nameof(fd));
         }
@@ -75,8 +74,8 @@ public sealed unsafe class TapDevice : IDisposable
 
         if (raw < 0)
         {
-            int e = Marshal.GetLastPInvokeError() is int le && le != 0 ? le : LibC.errno;
-            string why = e is 1 or 13 ? "permission denied: needs root or CAP_NET_ADMIN and access to the device" : Errno.Describe(e);
+            int e = Errno.Last;
+            string why = e == LibC.EPERM || e == LibC.EACCES ? "permission denied: needs root or CAP_NET_ADMIN and access to the device" : Errno.Describe(e);
             throw new IOException($"tap {name}: cannot open /dev/net/tun: {why}");
         }
 
@@ -85,21 +84,21 @@ public sealed unsafe class TapDevice : IDisposable
         {
             TapInterop.IfReq req = TapInterop.Named(name);
             req.Flags = TapInterop.IFF_TAP | TapInterop.IFF_NO_PI | TapInterop.IFF_VNET_HDR;
-            if (TapInterop.Ioctl(raw, TapInterop.TUNSETIFF, &req) < 0)
+            if (LibC.ioctl(raw, TapInterop.TUNSETIFF, &req) < 0)
             {
-                int e = LibC.errno;
+                int e = Errno.Last;
                 string why = e switch
                 {
-                    1 => "permission denied: needs CAP_NET_ADMIN (run as root or grant the capability)",
-                    16 => "the name is taken by another interface or an attached TAP",
-                    22 => "the name is taken by an interface that is not a TAP, or the flags were refused",
+                    _ when e == LibC.EPERM => "permission denied: needs CAP_NET_ADMIN (run as root or grant the capability)",
+                    _ when e == LibC.EBUSY => "the name is taken by another interface or an attached TAP",
+                    _ when e == LibC.EINVAL => "the name is taken by an interface that is not a TAP, or the flags were refused",
                     _ => Errno.Describe(e),
                 };
                 throw new IOException($"tap {name}: TUNSETIFF failed: {why}");
             }
 
             int hdr = VnetHeaderSize;
-            Errno.Check(TapInterop.Ioctl(raw, TapInterop.TUNSETVNETHDRSZ, &hdr), $"tap {name}: TUNSETVNETHDRSZ");
+            Errno.Check(LibC.ioctl(raw, TapInterop.TUNSETVNETHDRSZ, &hdr), $"tap {name}: TUNSETVNETHDRSZ");
             return new TapDevice(fd, name, isTap: true);
         }
         catch
@@ -153,7 +152,7 @@ public sealed unsafe class TapDevice : IDisposable
     public void SetOffloads(uint tunFlags)
     {
         RequireTap(nameof(SetOffloads));
-        Errno.Check(TapInterop.Ioctl(_fd.Fd, TapInterop.TUNSETOFFLOAD, (int)tunFlags), $"tap {Name}: TUNSETOFFLOAD(0x{tunFlags:x})");
+        Errno.Check(LibC.ioctl(_fd.Fd, TapInterop.TUNSETOFFLOAD, (int)tunFlags), $"tap {Name}: TUNSETOFFLOAD(0x{tunFlags:x})");
     }
 
     /// <summary>Carrier on/off (TUNSETCARRIER, Linux ≥ 5.0): NO-CARRIER while the peer is gone.</summary>
@@ -161,14 +160,14 @@ public sealed unsafe class TapDevice : IDisposable
     {
         RequireTap(nameof(SetCarrier));
         int v = on ? 1 : 0;
-        Errno.Check(TapInterop.Ioctl(_fd.Fd, TapInterop.TUNSETCARRIER, &v), $"tap {Name}: TUNSETCARRIER");
+        Errno.Check(LibC.ioctl(_fd.Fd, TapInterop.TUNSETCARRIER, &v), $"tap {Name}: TUNSETCARRIER");
     }
 
     public void SetMtu(int mtu) => WithSocket(nameof(SetMtu), s =>
     {
         TapInterop.IfReq req = TapInterop.Named(Name);
         req.Mtu = mtu;
-        Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCSIFMTU, &req), $"tap {Name}: set MTU {mtu}");
+        Errno.Check(LibC.ioctl(s, LibC.SIOCSIFMTU, &req), $"tap {Name}: set MTU {mtu}");
     });
 
     public void SetMac(ReadOnlySpan<byte> mac)
@@ -183,7 +182,7 @@ public sealed unsafe class TapDevice : IDisposable
                 req.HwData[i] = copy[i];
             }
 
-            Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCSIFHWADDR, &req), $"tap {Name}: set MAC");
+            Errno.Check(LibC.ioctl(s, LibC.SIOCSIFHWADDR, &req), $"tap {Name}: set MAC");
         });
     }
 
@@ -191,9 +190,9 @@ public sealed unsafe class TapDevice : IDisposable
     public void BringUp() => WithSocket(nameof(BringUp), s =>
     {
         TapInterop.IfReq req = TapInterop.Named(Name);
-        Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCGIFFLAGS, &req), $"tap {Name}: get flags");
+        Errno.Check(LibC.ioctl(s, LibC.SIOCGIFFLAGS, &req), $"tap {Name}: get flags");
         req.Flags |= TapInterop.IFF_UP;
-        Errno.Check(TapInterop.Ioctl(s, TapInterop.SIOCSIFFLAGS, &req), $"tap {Name}: bring up");
+        Errno.Check(LibC.ioctl(s, LibC.SIOCSIFFLAGS, &req), $"tap {Name}: bring up");
     });
 
     private void RequireTap(string call)
@@ -218,28 +217,28 @@ public sealed unsafe class TapDevice : IDisposable
     /// </remarks>
     public nint Read(iovec* iov, int count)
     {
-        nint n = _isTap ? TapInterop.Readv(_fd.Fd, iov, count) : ReceiveFrame(iov, count);
-        return n >= 0 ? n : -Marshal.GetLastPInvokeError();
+        nint n = _isTap ? LibCExtra.readv(_fd.Fd, iov, count) : ReceiveFrame(iov, count);
+        return n >= 0 ? n : -Errno.Last;
     }
 
     /// <summary>Writes one frame (vnet header first) from the gather list; -errno on error.</summary>
     public nint Write(iovec* iov, int count)
     {
-        nint n = _isTap ? TapInterop.Writev(_fd.Fd, iov, count) : SendFrame(iov, count);
-        return n >= 0 ? n : -Marshal.GetLastPInvokeError();
+        nint n = _isTap ? LibCExtra.writev(_fd.Fd, iov, count) : SendFrame(iov, count);
+        return n >= 0 ? n : -Errno.Last;
     }
 
     // MSG_TRUNC: an AF_UNIX datagram read then returns the message's real length, as tun does.
     private nint ReceiveFrame(iovec* iov, int count)
     {
         var msg = new msghdr { msg_iov = iov, msg_iovlen = count };
-        return TapInterop.RecvMsg(_fd.Fd, &msg, TapInterop.MSG_DONTWAIT | TapInterop.MSG_TRUNC);
+        return (nint)LibC.recvmsg(_fd.Fd, &msg, LibC.MSG_DONTWAIT | LibC.MSG_TRUNC);
     }
 
     private nint SendFrame(iovec* iov, int count)
     {
         var msg = new msghdr { msg_iov = iov, msg_iovlen = count };
-        return TapInterop.SendMsg(_fd.Fd, &msg, TapInterop.MSG_DONTWAIT | TapInterop.MSG_NOSIGNAL);
+        return (nint)LibC.sendmsg(_fd.Fd, &msg, LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL);
     }
 
     public void Dispose() => _fd.Dispose();

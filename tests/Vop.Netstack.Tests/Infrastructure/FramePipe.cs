@@ -34,14 +34,14 @@ internal sealed unsafe class FramePipe : IDisposable
         {
             while (true)
             {
-                long n = LibC.send(_peer.Fd, p, message.Length, TapInterop.MSG_DONTWAIT | TapInterop.MSG_NOSIGNAL);
+                long n = LibC.send(_peer.Fd, p, message.Length, LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL);
                 if (n == message.Length)
                 {
                     return;
                 }
 
-                int e = LibC.errno;
-                Assert.True(n < 0 && e == Errno.EAGAIN, $"send: {n} of {message.Length} bytes, errno {e}");
+                int e = Errno.Last;
+                Assert.True(n < 0 && e == LibC.EAGAIN, $"send: {n} of {message.Length} bytes, errno {e}");
                 Assert.True(Environment.TickCount64 < deadline, "the pump never drained its end of the pipe");
                 Poll(LibC.POLLOUT, 100);
             }
@@ -66,8 +66,8 @@ internal sealed unsafe class FramePipe : IDisposable
 
         fixed (byte* p = _buffer)
         {
-            long n = LibC.recv(_peer.Fd, p, _buffer.Length, TapInterop.MSG_DONTWAIT);
-            Assert.True(n >= 0, $"recv: errno {LibC.errno}");
+            long n = LibC.recv(_peer.Fd, p, _buffer.Length, LibC.MSG_DONTWAIT);
+            Assert.True(n >= 0, $"recv: errno {Errno.Last}");
             return _buffer.AsSpan(0, (int)n).ToArray();
         }
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Tmds.Linux;
+using Vop.Links.Interop;
 
 namespace Vop.HostilePeer;
 
@@ -31,35 +32,40 @@ internal static class Report
     public static string Outcome(int result, int errno) => result == 0 ? "ok" : $"refused errno={ErrnoName(errno)}";
 
     /// <summary>The symbolic name of the errno values an attack can plausibly meet.</summary>
-    public static string ErrnoName(int errno) => errno switch
+    public static string ErrnoName(int errno)
     {
-        1 => "EPERM",
-        2 => "ENOENT",
-        4 => "EINTR",
-        5 => "EIO",
-        9 => "EBADF",
-        11 => "EAGAIN",
-        12 => "ENOMEM",
-        13 => "EACCES",
-        14 => "EFAULT",
-        16 => "EBUSY",
-        21 => "EISDIR",
-        22 => "EINVAL",
-        26 => "ETXTBSY",
-        27 => "EFBIG",
-        28 => "ENOSPC",
-        30 => "EROFS",
-        95 => "EOPNOTSUPP",
-        104 => "ECONNRESET",
-        111 => "ECONNREFUSED",
-        _ => string.Create(CultureInfo.InvariantCulture, $"E{errno}"),
-    };
+        int i = Array.FindIndex(s_errnoNames, n => n.Value == errno);
+        return i >= 0 ? s_errnoNames[i].Name : string.Create(CultureInfo.InvariantCulture, $"E{errno}");
+    }
+
+    private static readonly (int Value, string Name)[] s_errnoNames =
+    [
+        (LibC.EPERM, "EPERM"),
+        (LibC.ENOENT, "ENOENT"),
+        (LibC.EINTR, "EINTR"),
+        (LibC.EIO, "EIO"),
+        (LibC.EBADF, "EBADF"),
+        (LibC.EAGAIN, "EAGAIN"),
+        (LibC.ENOMEM, "ENOMEM"),
+        (LibC.EACCES, "EACCES"),
+        (LibC.EFAULT, "EFAULT"),
+        (LibC.EBUSY, "EBUSY"),
+        (LibC.EISDIR, "EISDIR"),
+        (LibC.EINVAL, "EINVAL"),
+        (LibC.ETXTBSY, "ETXTBSY"),
+        (LibC.EFBIG, "EFBIG"),
+        (LibC.ENOSPC, "ENOSPC"),
+        (LibC.EROFS, "EROFS"),
+        (LibC.EOPNOTSUPP, "EOPNOTSUPP"),
+        (LibC.ECONNRESET, "ECONNRESET"),
+        (LibC.ECONNREFUSED, "ECONNREFUSED"),
+    ];
 
     /// <summary>fcntl(F_GET_SEALS) as hex: 0x1 for a memfd made without MFD_ALLOW_SEALING, 0x7 for SEAL|SHRINK|GROW.</summary>
     public static string Seals(int fd)
     {
         int seals = LibC.fcntl(fd, LibC.F_GET_SEALS);
-        return seals >= 0 ? Hex((uint)seals) : $"unknown errno={ErrnoName(LibC.errno)}";
+        return seals >= 0 ? Hex((uint)seals) : $"unknown errno={ErrnoName(Errno.Last)}";
     }
 
     /// <summary>Cancels <paramref name="cancel"/> on SIGTERM, SIGINT or after <paramref name="durationMs"/> (when ≥ 0).</summary>

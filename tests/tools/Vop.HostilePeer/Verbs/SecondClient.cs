@@ -116,7 +116,7 @@ internal static class SecondClient
                 r = LibC.poll(pp, (ulong_t)(ulong)pfds.Length, (int)Math.Min(left, 100));
             }
 
-            if (r < 0 && LibC.errno != Errno.EINTR)
+            if (r < 0 && Errno.Last != LibC.EINTR)
             {
                 Errno.Throw("poll");
             }

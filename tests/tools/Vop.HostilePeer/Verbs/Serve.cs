@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Tmds.Linux;
+using Vop.Links.Interop;
 using Vop.Links.Ivshmem;
 
 namespace Vop.HostilePeer.Verbs;
@@ -113,7 +114,7 @@ internal static class Serve
 
                     truncateAt = long.MaxValue;
                     int r = LibC.ftruncate(window.Fd.Fd, ShrunkSize);
-                    truncated = Report.Outcome(r, LibC.errno);
+                    truncated = Report.Outcome(r, Errno.Last);
                     // Our own mapping past the first page is gone too: stop touching it.
                     device.WindowIntact = r != 0;
                 },

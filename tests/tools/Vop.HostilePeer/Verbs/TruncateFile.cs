@@ -1,10 +1,12 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
+using System.Text;
+using Tmds.Linux;
+using Vop.Links.Interop;
 
 namespace Vop.HostilePeer.Verbs;
 
 /// <summary>truncate-file: truncate(2) a window file that both ends map (a pci/ntb window on /dev/shm).</summary>
-internal static partial class TruncateFile
+internal static unsafe class TruncateFile
 {
     public static Command Create()
     {
@@ -33,13 +35,15 @@ internal static partial class TruncateFile
         }
 
         Report.Line("size_before", new FileInfo(path).Length);
-        int r = Truncate(path, (long)size);
-        Report.Line("truncate", Report.Outcome(r, Marshal.GetLastPInvokeError()));
+        // The path-based call a stray script would make, not ftruncate on a descriptor.
+        int r;
+        fixed (byte* p = Encoding.UTF8.GetBytes(path + "\0"))
+        {
+            r = LibC.truncate(p, (long)size);
+        }
+
+        Report.Line("truncate", Report.Outcome(r, Errno.Last));
         Report.Line("size_after", new FileInfo(path).Length);
         return 0;
     }
-
-    // Tmds.LibC has only ftruncate; the attack is the path-based call a stray script would make.
-    [LibraryImport("libc", EntryPoint = "truncate", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Truncate(string path, long length);
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Tmds.Linux;
+using Vop.Links.Interop;
 
 namespace Vop.HostilePeer.Verbs;
 
@@ -61,7 +62,7 @@ internal static class TruncateShm
             Report.Line("shm_size_before", Report.FdSize(fd));
             Report.Line("seals", Report.Seals(fd));
             int r = LibC.ftruncate(fd, (off_t)(long)size);
-            Report.Line("truncate", Report.Outcome(r, LibC.errno));
+            Report.Line("truncate", Report.Outcome(r, Errno.Last));
             Report.Line("shm_size_after", Report.FdSize(fd));
         }
 
