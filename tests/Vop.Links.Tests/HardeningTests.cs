@@ -3,11 +3,9 @@ using Tmds.Linux;
 using Vop.Links.Devices;
 using Vop.Links.Interop;
 using Vop.Links.Ivshmem;
-using Vop.Links.Rings;
 using Vop.Links.Tests.Infrastructure;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
-using Vop.Links.Stats;
 using Vop.TestSupport;
 
 namespace Vop.Links.Tests;
@@ -233,31 +231,5 @@ public sealed unsafe class HardeningTests : IDisposable
         protected override void Run() => throw new InvalidOperationException("epoll_ctl: File exists");
 
         protected override void OnCrash(Exception e) => Crashed = true;
-    }
-
-    /// <summary>A device with two queues that never starts a datapath: enough for the control loop.</summary>
-    private sealed class IdleDevice : IDeviceBackend
-    {
-        public string Name => "idle";
-
-        public DeviceType Type => DeviceType.RingTest;
-
-        public ulong OfferedFeatures => VirtioFeatures.Version1;
-
-        public byte[] Config => [1, 2, 3, 4];
-
-        public IReadOnlyList<ushort> QueueSizes => [16, 16];
-
-        public IReadOnlyList<QueueStats> Stats { get; } = [new QueueStats("q0"), new QueueStats("q1")];
-
-        public RingErrorKind Fault => RingErrorKind.None;
-
-        public void Start(DeviceSession session)
-        {
-        }
-
-        public void Stop()
-        {
-        }
     }
 }

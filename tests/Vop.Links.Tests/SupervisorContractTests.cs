@@ -175,34 +175,6 @@ public sealed class SupervisorContractTests : IDisposable
         }
     }
 
-    /// <summary>Two queues, no datapath; a fault injected by the test lasts until the device is stopped.</summary>
-    private sealed class IdleDevice : IDeviceBackend
-    {
-        private volatile bool _faulted;
-
-        public string Name => "idle";
-
-        public DeviceType Type => DeviceType.RingTest;
-
-        public ulong OfferedFeatures => VirtioFeatures.Version1;
-
-        public byte[] Config => [1, 2, 3, 4];
-
-        public IReadOnlyList<ushort> QueueSizes => [16, 16];
-
-        public IReadOnlyList<QueueStats> Stats { get; } = [new QueueStats("q0"), new QueueStats("q1")];
-
-        public RingErrorKind Fault => _faulted ? RingErrorKind.PumpFault : RingErrorKind.None;
-
-        public void InjectFault() => _faulted = true;
-
-        public void Start(DeviceSession session)
-        {
-        }
-
-        public void Stop() => _faulted = false;
-    }
-
     /// <summary>Two queue cells, no datapath; learns its queue count at negotiation.</summary>
     private sealed class IdleDriver : IDriverBackend
     {
