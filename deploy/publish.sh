@@ -48,7 +48,7 @@ if ((${#missing[@]})); then
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-dotnet publish "$ROOT/appliance/Vop/Vop.csproj" -c Release -r "$RID" -p:PublishAot=true -warnaserror \
+dotnet publish "$ROOT/appliance/Vop.Appliance/Vop.Appliance.csproj" -c Release -r "$RID" -p:PublishAot=true -warnaserror \
     -nologo -o "$OUT" "${extra[@]}" >&2
 [[ -x $OUT/vop ]] || { echo "publish.sh: no $OUT/vop after the publish" >&2; exit 1; }
 echo "$OUT/vop"

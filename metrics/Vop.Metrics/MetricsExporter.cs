@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Reflection;
 using Prometheus;
+using Vop.Links.Rings;
+using Vop.Links.Stats;
 
 namespace Vop.Metrics;
 
@@ -15,8 +17,6 @@ public sealed class MetricsExporter
     private static readonly string[] s_queueLabels = ["link", "device", "queue"];
 
     private readonly Func<MetricsSnapshot> _source;
-    private readonly IReadOnlyList<string> _errorKinds;
-    private readonly IReadOnlyList<string> _dropReasons;
     private readonly Counter _rxPackets;
     private readonly Counter _txPackets;
     private readonly Counter _rxBytes;
@@ -40,11 +40,9 @@ public sealed class MetricsExporter
     private readonly Counter _repairs;
     private readonly Counter _internalErrors;
 
-    public MetricsExporter(Func<MetricsSnapshot> source, IReadOnlyList<string> errorKinds, IReadOnlyList<string> dropReasons)
+    public MetricsExporter(Func<MetricsSnapshot> source)
     {
         _source = source;
-        _errorKinds = errorKinds;
-        _dropReasons = dropReasons;
         Registry = Prometheus.Metrics.NewCustomRegistry();
         MetricFactory f = Prometheus.Metrics.WithCustomRegistry(Registry);
         string[] drop = [.. s_queueLabels, "reason"];
@@ -130,14 +128,15 @@ public sealed class MetricsExporter
             _doorbells.WithLabels(l).IncTo(st.DoorbellsReceived);
             _occupancy.WithLabels(l).Set(st.Occupancy);
             Counter drops = receive ? _rxDrops : _txDrops;
-            for (int r = 0; r < _dropReasons.Count; r++)
+            for (int r = 0; r < st.DropReasons.Count; r++)
             {
-                drops.WithLabels(q.Link, q.Device, q.Queue, _dropReasons[r]).IncTo(st.Drops[r]);
+                drops.WithLabels(q.Link, q.Device, q.Queue, st.DropReasons[r]).IncTo(st.Drops[r]);
             }
 
-            for (int k = 1; k < _errorKinds.Count; k++)
+            IReadOnlyList<string> kinds = RingErrorKindNames.All;
+            for (int k = 1; k < kinds.Count; k++)
             {
-                _ringErrors.WithLabels(q.Link, q.Device, q.Queue, _errorKinds[k]).IncTo(st.RingErrors[k]);
+                _ringErrors.WithLabels(q.Link, q.Device, q.Queue, kinds[k]).IncTo(st.RingErrors[k]);
             }
         }
 

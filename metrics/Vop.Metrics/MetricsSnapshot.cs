@@ -1,3 +1,5 @@
+using Vop.Links.Stats;
+
 namespace Vop.Metrics;
 
 /// <summary>One queue's statistics cell with its labels. Direction: receive = card to host (node_exporter style).</summary>

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
-using Vop.Metrics;
+using Vop.Links.Stats;
 using Vop.Netstack.Capture;
 using Vop.Netstack.Tap;
 using Vop.Netstack.Virtio;
@@ -32,7 +32,7 @@ public abstract class NetBackend : IDisposable
 
     public DeviceType Type => DeviceType.Net;
 
-    public IReadOnlyList<QueueStats> Stats { get; } = [new QueueStats("rx0"), new QueueStats("tx0")];
+    public IReadOnlyList<QueueStats> Stats { get; } = [new QueueStats("rx0", NetDropReasonNames.All), new QueueStats("tx0", NetDropReasonNames.All)];
 
     /// <summary>Frames mirrored for `vop capture` while one is attached.</summary>
     public CaptureRing Capture { get; } = new();

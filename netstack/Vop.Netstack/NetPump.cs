@@ -3,7 +3,7 @@ using Vop.Links.Devices;
 using Vop.Links.Doorbells;
 using Vop.Links.Interop;
 using Vop.Links.Rings;
-using Vop.Metrics;
+using Vop.Links.Stats;
 using Vop.Netstack.Tap;
 
 namespace Vop.Netstack;

@@ -1,13 +1,13 @@
 using System.Buffers.Binary;
 using Vop.Appliance.Tests.Infrastructure;
-using Vop.Appliance.VirtioConsole;
-using Vop.Appliance.VirtioConsole.Endpoints;
+using Vop.VirtioConsole;
+using Vop.VirtioConsole.Endpoints;
 using Vop.Links.Devices;
 using Vop.Links.Loopback;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
 namespace Vop.Appliance.Tests;
 

@@ -1,7 +1,7 @@
 using Vop.Links.Rings;
 using Vop.Links.VhostUser;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
 namespace Vop.Links.Tests;
 

@@ -8,7 +8,7 @@ using Vop.Links.Rings;
 using Vop.Links.Tests.Infrastructure;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
 namespace Vop.Links.Tests;
 

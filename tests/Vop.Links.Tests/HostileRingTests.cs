@@ -1,6 +1,6 @@
 using Vop.Links.Rings;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
 namespace Vop.Links.Tests;
 

@@ -6,7 +6,7 @@ using Vop.Links.Rings;
 using Vop.Links.Tests.Infrastructure;
 using Vop.Links.VhostUser;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
 namespace Vop.Links.Tests;
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 T=${1:-10}
 [[ $(id -u) -eq 0 ]] || { echo "links.sh: needs root" >&2; exit 1; }
 ./vop --help >/dev/null
-DLL=appliance/Vop/bin/Release/net10.0/vop.dll
+DLL=appliance/Vop.Appliance/bin/Release/net10.0/vop.dll
 ID=vopl$$
 DIR=$(mktemp -d /tmp/vop-links-bench.XXXXXX)
 PIDS=()

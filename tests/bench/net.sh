@@ -13,7 +13,7 @@ T=${1:-10}
 [[ $(id -u) -eq 0 ]] || { echo "net.sh: needs root" >&2; exit 1; }
 for c in iperf3 ping ip; do command -v $c >/dev/null || { echo "net.sh: $c is missing" >&2; exit 1; }; done
 ./vop --help >/dev/null   # build if needed
-JIT=(dotnet "$PWD/appliance/Vop/bin/Release/net10.0/vop.dll")
+JIT=(dotnet "$PWD/appliance/Vop.Appliance/bin/Release/net10.0/vop.dll")
 case $(uname -m) in x86_64) RID=linux-x64 ;; aarch64) RID=linux-arm64 ;; *) echo "net.sh: no RID for $(uname -m)" >&2; exit 1 ;; esac
 AOT=${VOP_BINARY:-$PWD/artifacts/$RID/vop}
 

@@ -20,7 +20,7 @@ for c in iperf3 ping ip timeout; do command -v $c >/dev/null || { echo "soak.sh:
 HP_DLL=tests/tools/Vop.HostilePeer/bin/Release/net10.0/Vop.HostilePeer.dll
 dotnet build tests/tools/Vop.HostilePeer -c Release -v quiet -nologo >/dev/null 2>&1 || [[ -f $HP_DLL ]] ||
     { echo "soak.sh: tests/tools/Vop.HostilePeer does not build" >&2; exit 1; }
-DLL=appliance/Vop/bin/Release/net10.0/vop.dll
+DLL=appliance/Vop.Appliance/bin/Release/net10.0/vop.dll
 # VOP_BINARY (an absolute path) runs the native AOT vop instead of the JIT build, as the tests do.
 if [[ -n ${VOP_BINARY:-} ]]; then VOP=("$VOP_BINARY"); else VOP=(dotnet "$DLL"); fi
 

@@ -240,6 +240,11 @@ public sealed class DriverSideLink : IDisposable
                 return new SessionEnd(SessionEndReason.Negotiation, $"{_devices[d].Name}: device side refused features 0x{wanted:x}");
             }
 
+            if (slot.Queues.Count > _devices[d].Stats.Count)
+            {
+                return new SessionEnd(SessionEndReason.Negotiation, $"{_devices[d].Name}: device offers {slot.Queues.Count} queues, this driver serves at most {_devices[d].Stats.Count}");
+            }
+
             bool eventIdx = (slot.NegotiatedFeatures & VirtioFeatures.EventIdx) != 0;
             var queues = new DriverQueue[slot.Queues.Count];
             for (int q = 0; q < queues.Length; q++)

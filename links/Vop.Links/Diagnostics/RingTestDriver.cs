@@ -3,7 +3,7 @@ using Vop.Links.Doorbells;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
 namespace Vop.Links.Diagnostics;
 

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using Vop.Links.Doorbells;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
 namespace Vop.Links.Rings;
 

@@ -1,6 +1,6 @@
 using Vop.Links.Doorbells;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
 namespace Vop.Links.Rings;
 
@@ -214,7 +214,7 @@ public sealed class DriverQueue
 
         if (_postedAt[head] != 0)
         {
-            LatencyHistogram.Record(Stats, System.Diagnostics.Stopwatch.GetTimestamp() - _postedAt[head]);
+            Stats.RecordLatency(System.Diagnostics.Stopwatch.GetTimestamp() - _postedAt[head]);
         }
 
         bool valid = len <= _postedWritable[head];

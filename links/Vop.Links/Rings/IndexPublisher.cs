@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using Vop.Links.Doorbells;
+using Vop.Links.Stats;
 using Vop.Links.Windows;
-using Vop.Metrics;
 
 namespace Vop.Links.Rings;
 

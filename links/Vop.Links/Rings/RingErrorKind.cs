@@ -31,6 +31,9 @@ public static class RingErrorKindNames
         "desc_order", "used_id", "used_len", "used_jump", "feature", "bad_layout", "control", "pump_fault",
     ];
 
+    /// <summary>Every kind's label, indexed by the kind's value.</summary>
+    public static IReadOnlyList<string> All => s_names;
+
     /// <summary>The Prometheus label value of <paramref name="kind"/>.</summary>
     public static string Label(this RingErrorKind kind) => s_names[(int)kind];
 }

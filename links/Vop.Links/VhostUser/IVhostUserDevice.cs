@@ -1,6 +1,6 @@
 using Vop.Links.Devices;
 using Vop.Links.Rings;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
 namespace Vop.Links.VhostUser;
 

@@ -4,7 +4,6 @@ using Vop.Links.Devices;
 using Vop.Links.Interop;
 using Vop.Links.Rings;
 using Vop.Links.Windows;
-using Vop.Metrics;
 using Vop.Netstack.Tap;
 using Vop.Netstack.Virtio;
 
@@ -128,7 +127,7 @@ internal sealed unsafe class NetDevicePump : NetPump
             if (moved != 0)
             {
                 // Frames read this pass waited at most this long between the TAP and the published index.
-                LatencyHistogram.Record(_rx.Stats, Stopwatch.GetTimestamp() - readSince, moved);
+                _rx.Stats.RecordLatency(Stopwatch.GetTimestamp() - readSince, moved);
             }
 
             // Driver → TAP.

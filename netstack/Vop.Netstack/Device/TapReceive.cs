@@ -1,6 +1,6 @@
 using Tmds.Linux;
 using Vop.Links.Interop;
-using Vop.Metrics;
+using Vop.Links.Stats;
 using Vop.Netstack.Tap;
 
 namespace Vop.Netstack.Device;

@@ -2,9 +2,9 @@ using Vop.Links.Devices;
 using Vop.Links.Doorbells;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
-namespace Vop.Appliance.VirtioConsole;
+namespace Vop.VirtioConsole;
 
 /// <summary>
 /// What both roles' virtio-console backends share: the port set (whose changes wake the pump), the work
@@ -70,7 +70,7 @@ public sealed class ConsoleDeviceBackend : ConsoleBackend, IDeviceBackend
             Ports.Get(p); // host sockets exist from the start, at stable paths
         }
 
-        Stats = [.. Enumerable.Range(0, ConsoleProtocol.QueueCount(portNames.Count)).Select(q => new QueueStats($"q{q}"))];
+        Stats = [.. Enumerable.Range(0, ConsoleProtocol.QueueCount(portNames.Count)).Select(q => new QueueStats($"q{q}", ConsoleDropReasonNames.All))];
     }
 
     public ulong OfferedFeatures => Features;
@@ -91,10 +91,13 @@ public sealed class ConsoleDeviceBackend : ConsoleBackend, IDeviceBackend
 /// <summary>virtio-console on the driver side: learns the ports and their names from the device.</summary>
 public sealed class ConsoleDriverBackend : ConsoleBackend, IDriverBackend
 {
+    /// <summary>Ports a driver-side console serves: its statistics cells exist from the start; a device with more queues is refused at negotiation.</summary>
+    public const int MaxPorts = 7;
+
     public ConsoleDriverBackend(string name, PortSet ports)
         : base(name, ports)
     {
-        Stats = [.. Enumerable.Range(0, 16).Select(q => new QueueStats($"q{q}"))];
+        Stats = [.. Enumerable.Range(0, ConsoleProtocol.QueueCount(MaxPorts)).Select(q => new QueueStats($"q{q}", ConsoleDropReasonNames.All))];
     }
 
     public IReadOnlyList<QueueStats> Stats { get; }

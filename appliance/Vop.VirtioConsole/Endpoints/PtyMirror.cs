@@ -4,7 +4,7 @@ using Tmds.Linux;
 using Vop.Links.Interop;
 using Vop.Links;
 
-namespace Vop.Appliance.VirtioConsole.Endpoints;
+namespace Vop.VirtioConsole.Endpoints;
 
 /// <summary>
 /// The host console as a pseudo-terminal for screen and minicom, at a stable symlink (console.pty) that

@@ -1,8 +1,8 @@
 using System.Net;
 using Vop.Appliance.Config;
-using Vop.Appliance.VirtioConsole.Endpoints;
+using Vop.VirtioConsole.Endpoints;
 
-namespace Vop.Appliance.VirtioConsole;
+namespace Vop.VirtioConsole;
 
 /// <summary>Which endpoint serves a port, by the end the console sits on (host or card) and the port's config.</summary>
 public static class EndpointFactory

@@ -3,9 +3,9 @@ using Vop.Links.Devices;
 using Vop.Links.Doorbells;
 using Vop.Links.Interop;
 using Vop.Links.Rings;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
-namespace Vop.Appliance.VirtioConsole;
+namespace Vop.VirtioConsole;
 
 /// <summary>
 /// What both roles' console pumps share: one thread per console device (console traffic is light), the

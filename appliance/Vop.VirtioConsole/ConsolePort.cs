@@ -1,4 +1,4 @@
-namespace Vop.Appliance.VirtioConsole;
+namespace Vop.VirtioConsole;
 
 /// <summary>One port's protocol state in a session.</summary>
 internal sealed class ConsolePort

@@ -1,4 +1,4 @@
-namespace Vop.Appliance.VirtioConsole.Endpoints;
+namespace Vop.VirtioConsole.Endpoints;
 
 /// <summary>A port this end has no backend for: stays closed and discards what arrives.</summary>
 public sealed class DiscardPortEndpoint : PortEndpoint

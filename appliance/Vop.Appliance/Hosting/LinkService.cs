@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Vop.Appliance.Config;
-using Vop.Appliance.VirtioConsole;
+using Vop.VirtioConsole;
 using Vop.Links;
 using Vop.Links.Devices;
 using Vop.Links.Loopback;

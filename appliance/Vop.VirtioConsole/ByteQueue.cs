@@ -1,4 +1,4 @@
-namespace Vop.Appliance.VirtioConsole;
+namespace Vop.VirtioConsole;
 
 /// <summary>
 /// A bounded byte FIFO between an endpoint's thread and the console pump. Writers block (with a timeout

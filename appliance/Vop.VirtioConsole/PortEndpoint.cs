@@ -1,4 +1,4 @@
-namespace Vop.Appliance.VirtioConsole;
+namespace Vop.VirtioConsole;
 
 /// <summary>
 /// What a console port is bound to at this end: a login PTY or a TCP connection on the card, a UNIX socket

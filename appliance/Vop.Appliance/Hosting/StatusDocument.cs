@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using Vop.Links.Rings;
 using Vop.Metrics;
 
 namespace Vop.Appliance.Hosting;
@@ -51,8 +52,8 @@ public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
                 q.Stats.NotificationsSent,
                 q.Stats.NotificationsSuppressed,
                 q.Stats.DoorbellsReceived,
-                ApplianceState.DropReasons.Select((r, i) => (r, v: q.Stats.Drops[i])).Where(x => x.v != 0).ToDictionary(x => x.r, x => x.v),
-                ApplianceState.ErrorKinds.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]))]) { Kind = l.Kind.Length > 0 ? l.Kind : null })]);
+                q.Stats.DropReasons.Select((r, i) => (r, v: q.Stats.Drops[i])).Where(x => x.v != 0).ToDictionary(x => x.r, x => x.v),
+                RingErrorKindNames.All.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]))]) { Kind = l.Kind.Length > 0 ? l.Kind : null })]);
 }
 
 /// <summary>

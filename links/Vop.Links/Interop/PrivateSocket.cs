@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 
-namespace Vop.Appliance.Hosting;
+namespace Vop.Links.Interop;
 
 /// <summary>A UNIX stream listener at a stable path, mode 0600, replacing a stale socket left by a crash.</summary>
 public static class PrivateSocket

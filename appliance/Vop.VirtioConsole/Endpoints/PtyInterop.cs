@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Vop.Appliance.VirtioConsole.Endpoints;
+namespace Vop.VirtioConsole.Endpoints;
 
 /// <summary>Pseudo-terminal calls (posix_openpt(3), grantpt, unlockpt, ptsname_r) and TIOCSWINSZ.</summary>
 internal static unsafe partial class PtyInterop

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Vop.Links;
 
-namespace Vop.Appliance.VirtioConsole.Endpoints;
+namespace Vop.VirtioConsole.Endpoints;
 
 /// <summary>
 /// Card end of a stream port such as <c>ssh</c>: every time the host end opens the port, connect to the

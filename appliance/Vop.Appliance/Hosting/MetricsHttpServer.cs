@@ -25,7 +25,7 @@ public sealed class MetricsHttpServer : IHostedService, IDisposable
         _listen = listen;
         _state = state;
         _log = log;
-        _exporter = new MetricsExporter(state.Snapshot, ApplianceState.ErrorKinds, ApplianceState.DropReasons);
+        _exporter = new MetricsExporter(state.Snapshot);
         IPEndPoint ep = IPEndPoint.Parse(listen);
         string host = ep.Address.Equals(IPAddress.Any) ? "+" : ep.Address.ToString();
         _http.Prefixes.Add($"http://{host}:{ep.Port}/");

@@ -2,8 +2,9 @@ using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
 using Vop.Links;
+using Vop.Links.Interop;
 
-namespace Vop.Appliance.VirtioConsole.Endpoints;
+namespace Vop.VirtioConsole.Endpoints;
 
 /// <summary>
 /// Host end of a port: a UNIX socket at a stable path (mode 0600) that outlives card reboots.
@@ -38,7 +39,7 @@ public sealed class SocketPortEndpoint : PortEndpoint
         _streamInbound = NewInbound(256 * 1024);
         _path = path;
         _console = console;
-        _listener = Hosting.PrivateSocket.Listen(path, 16);
+        _listener = PrivateSocket.Listen(path, 16);
         LocalOpen = console;
         if (console)
         {

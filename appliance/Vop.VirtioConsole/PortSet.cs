@@ -1,4 +1,4 @@
-namespace Vop.Appliance.VirtioConsole;
+namespace Vop.VirtioConsole;
 
 /// <summary>
 /// The endpoints of one console device at this end, by port name, created on first use and kept for the

@@ -1,7 +1,8 @@
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
-using Vop.Netstack.Capture;
 using Vop.Links;
+using Vop.Links.Interop;
+using Vop.Netstack.Capture;
 
 namespace Vop.Appliance.Hosting;
 

@@ -3,9 +3,9 @@ using Vop.Links.Devices;
 using Vop.Links.Doorbells;
 using Vop.Links.Rings;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
-namespace Vop.Appliance.VirtioConsole;
+namespace Vop.VirtioConsole;
 
 /// <summary>
 /// Device side of virtio-console with MULTIPORT: waits for DEVICE_READY, adds every port, names them, marks
@@ -106,7 +106,7 @@ internal sealed class ConsoleDevicePump : ConsolePumpBase
                 }
                 else
                 {
-                    tx.Stats.Drops[2]++;
+                    tx.Stats.Drops[(int)ConsoleDropReason.Oversize]++;
                 }
 
                 tx.PushUsed(c.Head, 0);

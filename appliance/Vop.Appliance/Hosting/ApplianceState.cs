@@ -1,8 +1,7 @@
 using Vop.Appliance.Config;
-using Vop.Appliance.VirtioConsole;
-using Vop.Links.Rings;
+using Vop.VirtioConsole;
+using Vop.Links.Stats;
 using Vop.Metrics;
-using Vop.Netstack;
 
 namespace Vop.Appliance.Hosting;
 
@@ -15,10 +14,6 @@ public sealed class ApplianceState
     {
         _links = [.. links];
     }
-
-    public static IReadOnlyList<string> ErrorKinds { get; } = [.. Enum.GetValues<RingErrorKind>().Select(k => k.Label())];
-
-    public static IReadOnlyList<string> DropReasons => NetDropReasonNames.All;
 
     public MetricsSnapshot Snapshot()
     {

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Vop.Appliance.VirtioConsole;
+namespace Vop.VirtioConsole;
 
 /// <summary>virtio-console control messages (virtio 1.2 section 5.3.6.2): le32 id, le16 event, le16 value, then payload.</summary>
 public static class ConsoleProtocol

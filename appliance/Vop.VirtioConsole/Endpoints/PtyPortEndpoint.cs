@@ -4,7 +4,7 @@ using Tmds.Linux;
 using Vop.Links.Interop;
 using Vop.Links;
 
-namespace Vop.Appliance.VirtioConsole.Endpoints;
+namespace Vop.VirtioConsole.Endpoints;
 
 /// <summary>
 /// Card end of the <c>console</c> port: a login session on a fresh pseudo-terminal, getty-like: the

@@ -4,9 +4,9 @@ using Vop.Links.Devices;
 using Vop.Links.Doorbells;
 using Vop.Links.Rings;
 using Vop.Links.Windows;
-using Vop.Metrics;
+using Vop.Links.Stats;
 
-namespace Vop.Appliance.VirtioConsole;
+namespace Vop.VirtioConsole;
 
 /// <summary>
 /// Driver side of virtio-console with MULTIPORT: posts receive buffers, says DEVICE_READY, answers PORT_ADD
