@@ -49,13 +49,12 @@ public sealed class GuestMemoryFuzzTests : IDisposable
             q.SetBase(0, 0);
             for (int d = 0; d < n; d++)
             {
-                ulong desc = layout.DescOffset + (16UL * (ulong)d);
                 ulong baseAddr = edges[rng.Next(edges.Length)];
                 long jitter = rng.Next(-4096, 4096);
-                w.WriteU64(desc, unchecked(baseAddr + (ulong)jitter));
-                w.WriteU32(desc + 8, rng.Next(4) switch { 0 => 0, 1 => (uint)rng.Next(1, 64), 2 => (uint)rng.Next(1, 1 << 20), _ => uint.MaxValue - (uint)rng.Next(8) });
-                w.WriteU16(desc + 12, (ushort)(rng.Next(3) == 0 ? SplitRingLayout.DescFlagNext : 0));
-                w.WriteU16(desc + 14, (ushort)rng.Next(n));
+                ulong addr = unchecked(baseAddr + (ulong)jitter);
+                uint len = rng.Next(4) switch { 0 => 0, 1 => (uint)rng.Next(1, 64), 2 => (uint)rng.Next(1, 1 << 20), _ => uint.MaxValue - (uint)rng.Next(8) };
+                ushort flags = (ushort)(rng.Next(3) == 0 ? SplitRingLayout.DescFlagNext : 0);
+                w.Write(layout.Desc((ushort)d), new VirtqDesc(addr, len, flags, (ushort)rng.Next(n)));
             }
 
             w.WriteU16(layout.AvailRing, (ushort)rng.Next(n));

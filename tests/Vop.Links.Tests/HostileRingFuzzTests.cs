@@ -126,7 +126,6 @@ public sealed class HostileRingFuzzTests : IDisposable
             var heads = posted.Keys.ToList();
             for (int k = 0; k < n; k++)
             {
-                ulong e = l.UsedRing + (8UL * (ulong)k);
                 uint id = rng.Next(8) switch
                 {
                     0 => (uint)rng.Next(),
@@ -134,8 +133,7 @@ public sealed class HostileRingFuzzTests : IDisposable
                     _ => heads.Count > 0 ? heads[rng.Next(heads.Count)] : 0u,
                 };
                 uint len = rng.Next(6) == 0 ? (uint)rng.Next() : (posted.TryGetValue((ushort)Math.Min(id, 65535), out var p) ? (uint)rng.Next(0, (int)p.Writable + 1) : 0u);
-                w.WriteU32(e, id);
-                w.WriteU32(e + 4, len);
+                w.Write(l.UsedEntry((ushort)k), new VirtqUsedElem(id, len));
             }
 
             w.WriteU16(l.UsedIdx, (ushort)delta);
@@ -152,9 +150,9 @@ public sealed class HostileRingFuzzTests : IDisposable
             {
                 for (int k = 0; k < delta; k++)
                 {
-                    ulong e = l.UsedRing + (8UL * (ulong)(k % n));
-                    uint id = w.ReadU32(e);
-                    uint len = w.ReadU32(e + 4);
+                    VirtqUsedElem e = w.Read<VirtqUsedElem>(l.UsedEntry((ushort)(k % n)));
+                    uint id = e.Id;
+                    uint len = e.Len;
                     if (id >= n || !live.Remove((ushort)id, out var p))
                     {
                         expectedFault = RingErrorKind.UsedId;
@@ -198,7 +196,6 @@ public sealed class HostileRingFuzzTests : IDisposable
         int n = l.Size;
         for (int i = 0; i < n; i++)
         {
-            ulong d = l.DescOffset + (16UL * (ulong)i);
             ulong addr;
             uint len;
             switch (rng.Next(40))
@@ -228,16 +225,13 @@ public sealed class HostileRingFuzzTests : IDisposable
             int r = rng.Next(100);
             ushort flags = (ushort)((r < 45 ? 1 : 0) | (rng.Next(100) < 40 ? 2 : 0) | (rng.Next(400) == 0 ? 4 : 0));
             ushort next = rng.Next(60) == 0 ? (ushort)rng.Next(n, 65536) : (ushort)rng.Next(n);
-            w.WriteU64(d, addr);
-            w.WriteU32(d + 8, len);
-            w.WriteU16(d + 12, flags);
-            w.WriteU16(d + 14, next);
+            w.Write(l.Desc((ushort)i), new VirtqDesc(addr, len, flags, next));
         }
 
         for (int k = 0; k < n; k++)
         {
             ushort head = rng.Next(80) == 0 ? (ushort)rng.Next(n, 65536) : (ushort)rng.Next(n);
-            w.WriteU16(l.AvailRing + (2UL * (ulong)k), head);
+            w.WriteU16(l.AvailEntry((ushort)k), head);
         }
 
         int delta = rng.Next(20) switch

@@ -5,8 +5,10 @@ using Vop.Links.Stats;
 namespace Vop.Links.Tests;
 
 /// <summary>
-/// The adversarial cases of reference/operations-and-hardening.md, one by one, against a guarded window.
-/// Each ends as a quarantine with the named reason (or a counted drop), never an exception.
+/// The adversarial cases of reference/operations-and-hardening.md (b), one by one, against a guarded window;
+/// each test is named by what it attacks, with a comment naming the row it covers. Each ends as a quarantine with the
+/// named reason (or a counted drop), never an exception. Hostile entries are written through the ring ABI
+/// structs (<see cref="VirtqDesc"/>, <see cref="VirtqUsedElem"/>), never by hand-computed offsets.
 /// </summary>
 public sealed class HostileRingTests : IDisposable
 {
@@ -26,20 +28,14 @@ public sealed class HostileRingTests : IDisposable
 
     public void Dispose() => _window.Dispose();
 
-    private void Desc(int i, ulong addr, uint len, ushort flags = 0, ushort next = 0)
-    {
-        ulong d = _layout.DescOffset + (16UL * (ulong)i);
-        W.WriteU64(d, addr);
-        W.WriteU32(d + 8, len);
-        W.WriteU16(d + 12, flags);
-        W.WriteU16(d + 14, next);
-    }
+    private void Desc(int i, ulong addr, uint len, ushort flags = 0, ushort next = 0) =>
+        W.Write(_layout.Desc((ushort)i), new VirtqDesc(addr, len, flags, next));
 
     private void Avail(params ushort[] heads)
     {
         for (int k = 0; k < heads.Length; k++)
         {
-            W.WriteU16(_layout.AvailRing + (2UL * (ulong)k), heads[k]);
+            W.WriteU16(_layout.AvailEntry((ushort)k), heads[k]);
         }
 
         W.WriteU16(_layout.AvailIdx, (ushort)heads.Length);
@@ -56,24 +52,27 @@ public sealed class HostileRingTests : IDisposable
         return _device.Fault;
     }
 
+    // Hardening table (b) row 1.
     [Fact]
-    public void Case1_HeadBeyondQueueSize()
+    public void AvailHeadBeyondQueueSize_QuarantinesBadHead()
     {
         Avail(0xFFFF);
         Assert.Equal(RingErrorKind.BadHead, PopAll());
         Assert.Equal(1, _device.Stats.RingErrors[(int)RingErrorKind.BadHead]);
     }
 
+    // Hardening table (b) row 2.
     [Fact]
-    public void Case2_NextBeyondQueueSize()
+    public void NextBeyondQueueSize_QuarantinesBadNext()
     {
         Desc(0, 0x1000, 10, SplitRingLayout.DescFlagNext, next: N);
         Avail(0);
         Assert.Equal(RingErrorKind.BadNext, PopAll());
     }
 
+    // Hardening table (b) row 3.
     [Fact]
-    public void Case3_LoopsAreCaughtAndTheLongestLegalChainIsAccepted()
+    public void ChainLoops_QuarantineLoop_AndTheLongestLegalChainIsAccepted()
     {
         Desc(0, 0x1000, 10, SplitRingLayout.DescFlagNext, next: 1);
         Desc(1, 0x2000, 10, SplitRingLayout.DescFlagNext, next: 0);
@@ -99,28 +98,31 @@ public sealed class HostileRingTests : IDisposable
         Assert.Equal(RingErrorKind.None, _device.Fault);
     }
 
+    // Hardening table (b) row 4: indirect descriptors are not negotiated.
     [Fact]
-    public void Case4_IndirectIsNotNegotiated()
+    public void IndirectDescriptor_QuarantinesIndirect()
     {
-        Desc(0, 0x1000, 16 * 4, SplitRingLayout.DescFlagIndirect);
+        Desc(0, 0x1000, VirtqDesc.Size * 4, SplitRingLayout.DescFlagIndirect);
         Avail(0);
         Assert.Equal(RingErrorKind.Indirect, PopAll());
     }
 
+    // Hardening table (b) row 5.
     [Theory]
     [InlineData(0x10000UL, 1u)]              // just past the window
     [InlineData(0xFFF0UL, 0x20u)]            // straddles the end
     [InlineData(0xFFFFFFFFFFFFFFF0UL, 0x20u)] // addr + len wraps 2^64
     [InlineData(0x800UL, 0x10u)]             // inside the window but in the rings, not the buffer region
-    public void Case5_OutOfRegionDescriptors(ulong addr, uint len)
+    public void DescriptorOutsideTheBufferRegion_QuarantinesOutOfWindow(ulong addr, uint len)
     {
         Desc(0, addr, len);
         Avail(0);
         Assert.Equal(RingErrorKind.OutOfWindow, PopAll());
     }
 
+    // Hardening table (b) row 5.
     [Fact]
-    public void Case5_HugeTotalsAreReportedExactlyNotWrapped()
+    public void HugeChainTotals_AreReportedExactlyNotWrapped()
     {
         // N descriptors of 0xF000 bytes each, all overlapping the whole region: legal ranges, sum near 2^19;
         // lengths are accumulated in 64 bits so the caller can drop an oversize chain correctly.
@@ -136,19 +138,21 @@ public sealed class HostileRingTests : IDisposable
         Assert.Equal(0xF000UL * N, chain.ReadableLength);
     }
 
+    // Hardening table (b) row 6.
     [Theory]
     [InlineData(0x8000)]
     [InlineData(0xFFFF)] // went backwards
     [InlineData(N + 1)]
-    public void Case6_AvailIndexJumps(int idx)
+    public void AvailIndexJump_QuarantinesAvailJump(int idx)
     {
         W.WriteU16(_layout.AvailIdx, (ushort)idx);
         Assert.Equal(0, _device.Available());
         Assert.Equal(RingErrorKind.AvailJump, _device.Fault);
     }
 
+    // Hardening table (b) row 7.
     [Fact]
-    public void Case7_RacingPeerNeverMakesTheDeviceLeaveTheRegion()
+    public void PeerRewritingDescriptorsDuringPops_NeverTakesTheDeviceOutsideTheRegion()
     {
         for (int i = 0; i < N; i++)
         {
@@ -162,11 +166,8 @@ public sealed class HostileRingTests : IDisposable
             while (!stop.IsCancellationRequested)
             {
                 int i = rng.Next(N);
-                ulong d = _layout.DescOffset + (16UL * (ulong)i);
-                W.WriteU64(d, rng.Next(2) == 0 ? 0x1000 + (ulong)rng.Next(0xE000) : (ulong)rng.NextInt64());
-                W.WriteU32(d + 8, (uint)rng.Next(0, 0x2000));
-                W.WriteU16(d + 12, (ushort)rng.Next(0, 4));
-                W.WriteU16(d + 14, (ushort)rng.Next(0, N + 2));
+                ulong addr = rng.Next(2) == 0 ? 0x1000 + (ulong)rng.Next(0xE000) : (ulong)rng.NextInt64();
+                W.Write(_layout.Desc((ushort)i), new VirtqDesc(addr, (uint)rng.Next(0, 0x2000), (ushort)rng.Next(0, 4), (ushort)rng.Next(0, N + 2)));
             }
         })
         { IsBackground = true };
@@ -179,7 +180,7 @@ public sealed class HostileRingTests : IDisposable
         ushort idx = 0;
         while (Environment.TickCount64 < deadline)
         {
-            W.WriteU16(_layout.AvailRing + (2UL * (ulong)(idx % N)), (ushort)(idx % N));
+            W.WriteU16(_layout.AvailEntry((ushort)(idx % N)), (ushort)(idx % N));
             W.WriteU16Release(_layout.AvailIdx, ++idx);
             while (_device.TryPop(segs, out DescriptorChain c))
             {
@@ -207,24 +208,26 @@ public sealed class HostileRingTests : IDisposable
         Assert.True(chains + quarantines > 100);
     }
 
+    // Hardening table (b) row 8.
     [Fact]
-    public void Case8_DeviceNeverReadsTheUsedRingBack()
+    public void PeerScribblingOnTheUsedRing_IsNeverReadBackByTheDevice()
     {
         Desc(0, 0x1000, 10);
         Avail(0);
         Span<BufferSegment> segs = stackalloc BufferSegment[1];
         Assert.True(_device.TryPop(segs, out DescriptorChain c));
         W.WriteU16(_layout.UsedIdx, 0x7777); // the driver scribbles on our used ring
-        W.WriteU32(_layout.UsedRing, 0xFFFFFFFF);
+        W.Write(_layout.UsedEntry(0), new VirtqUsedElem(0xFFFFFFFF, 0xFFFFFFFF));
         _device.PushUsed(c.Head, 0);
         _device.Publish();
         Assert.Equal(1, W.ReadU16(_layout.UsedIdx));
-        Assert.Equal(0u, W.ReadU32(_layout.UsedRing));
+        Assert.Equal(new VirtqUsedElem(0, 0), W.Read<VirtqUsedElem>(_layout.UsedEntry(0)));
         Assert.Equal(RingErrorKind.None, _device.Fault);
     }
 
+    // Hardening table (b) row 8.
     [Fact]
-    public void Case8_DriverQuarantinesBadUsedIdsAndCountsBadLengths()
+    public void UsedIdNotOutstanding_QuarantinesUsedId_AndOverlongUsedLenIsCounted()
     {
         var driver = new DriverQueue(W, _layout, _region, true, null, new QueueStats("q"));
         driver.TryAdd(new BufferSegment(0x1000, 100, true), out ushort h0);
@@ -232,11 +235,9 @@ public sealed class HostileRingTests : IDisposable
         driver.Publish();
 
         // Entry 0: length larger than posted -> counted, element invalid, queue healthy.
-        W.WriteU32(_layout.UsedRing, h0);
-        W.WriteU32(_layout.UsedRing + 4, 101);
+        W.Write(_layout.UsedEntry(0), new VirtqUsedElem(h0, 101));
         // Entry 1: names h0 again, which is no longer outstanding -> quarantine.
-        W.WriteU32(_layout.UsedRing + 8, h0);
-        W.WriteU32(_layout.UsedRing + 12, 5);
+        W.Write(_layout.UsedEntry(1), new VirtqUsedElem(h0, 5));
         W.WriteU16Release(_layout.UsedIdx, 2);
 
         Assert.True(driver.TryReap(out UsedElement first));
@@ -249,8 +250,9 @@ public sealed class HostileRingTests : IDisposable
         _ = h1;
     }
 
+    // Hardening table (b) row 8.
     [Fact]
-    public void Case8_UsedIndexRunningAheadOfOutstandingIsQuarantined()
+    public void UsedIndexAheadOfOutstanding_QuarantinesUsedJump()
     {
         var driver = new DriverQueue(W, _layout, _region, true, null, new QueueStats("q"));
         driver.TryAdd(new BufferSegment(0x1000, 100, true), out _);
@@ -260,8 +262,9 @@ public sealed class HostileRingTests : IDisposable
         Assert.Equal(RingErrorKind.UsedJump, driver.Fault);
     }
 
+    // Hardening table (b) row 10.
     [Fact]
-    public void Case10_ResetIsAFenceForPrivateState()
+    public void ResetWithAChainInFlight_ZeroesPrivateIndicesAndTheUsedRing()
     {
         Desc(0, 0x1000, 10);
         Avail(0);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
@@ -34,6 +36,65 @@ public class LayoutTests
         Assert.Equal(0x2002UL, l.AvailIdx);
         Assert.Equal(0x2000UL + 4 + 16, l.UsedEvent);
         Assert.Equal(0x3000UL + 4 + 64, l.AvailEvent);
+    }
+
+    [Fact]
+    public void RingStructsMatchVirtio()
+    {
+        // struct virtq_desc: le64 addr, le32 len, le16 flags, le16 next.
+        Assert.Equal(16, Unsafe.SizeOf<VirtqDesc>());
+        Assert.Equal(16, Marshal.SizeOf<VirtqDesc>());
+        Assert.Equal(VirtqDesc.Size, Unsafe.SizeOf<VirtqDesc>());
+        Assert.Equal(0, Marshal.OffsetOf<VirtqDesc>(nameof(VirtqDesc.Addr)));
+        Assert.Equal(8, Marshal.OffsetOf<VirtqDesc>(nameof(VirtqDesc.Len)));
+        Assert.Equal(12, Marshal.OffsetOf<VirtqDesc>(nameof(VirtqDesc.Flags)));
+        Assert.Equal(14, Marshal.OffsetOf<VirtqDesc>(nameof(VirtqDesc.Next)));
+
+        // struct virtq_used_elem: le32 id, le32 len.
+        Assert.Equal(8, Unsafe.SizeOf<VirtqUsedElem>());
+        Assert.Equal(8, Marshal.SizeOf<VirtqUsedElem>());
+        Assert.Equal(VirtqUsedElem.Size, Unsafe.SizeOf<VirtqUsedElem>());
+        Assert.Equal(0, Marshal.OffsetOf<VirtqUsedElem>(nameof(VirtqUsedElem.Id)));
+        Assert.Equal(4, Marshal.OffsetOf<VirtqUsedElem>(nameof(VirtqUsedElem.Len)));
+
+        // virtq_avail / virtq_used: le16 flags, le16 idx, ring[], le16 event; entries 2 and 8 bytes.
+        Assert.Equal(0UL, SplitRingLayout.RingFlagsField);
+        Assert.Equal(2UL, SplitRingLayout.RingIdxField);
+        Assert.Equal(4UL, SplitRingLayout.RingEntriesField);
+        Assert.Equal(2UL, SplitRingLayout.AvailEntrySize);
+        Assert.Equal(8UL, SplitRingLayout.UsedEntrySize);
+        Assert.Equal(16UL, SplitRingLayout.DescEntrySize);
+        Assert.Equal(2UL, SplitRingLayout.RingEventSize);
+        var l = new SplitRingLayout(8, 0x1000, 0x2000, 0x3000);
+        Assert.Equal(0x1000UL + (16 * 5), l.Desc(5));
+        Assert.Equal(0x2000UL, l.AvailFlags);
+        Assert.Equal(0x2000UL + 4 + (2 * 5), l.AvailEntry(5));
+        Assert.Equal(0x3000UL, l.UsedFlags);
+        Assert.Equal(0x3002UL, l.UsedIdx);
+        Assert.Equal(0x3000UL + 4 + (8 * 5), l.UsedEntry(5));
+    }
+
+    [Fact]
+    public void TypedReadsAndWritesAreLittleEndianAndBoundsChecked()
+    {
+        using SharedWindow w = SharedWindow.CreateGuarded(4096);
+        WindowAccessor a = w.Accessor;
+        a.Write(0x10UL, new VirtqDesc(0x1122334455667788, 0x99AABBCC, 0xDDEE, 0xF00D));
+        Assert.Equal(0x1122334455667788UL, a.ReadU64(0x10));
+        Assert.Equal(0x99AABBCCu, a.ReadU32(0x18));
+        Assert.Equal(0xDDEE, a.ReadU16(0x1C));
+        Assert.Equal(0xF00D, a.ReadU16(0x1E));
+        Assert.Equal(0x88, a.ReadU8(0x10)); // little-endian on the wire
+        Assert.Equal(new VirtqDesc(0x1122334455667788, 0x99AABBCC, 0xDDEE, 0xF00D), a.Read<VirtqDesc>(0x10));
+        a.WriteU32(0x20, 7);
+        a.WriteU32(0x24, 1500);
+        Assert.Equal(new VirtqUsedElem(7, 1500), a.Read<VirtqUsedElem>(0x20));
+
+        // One check covers the whole struct: a descriptor straddling the end is refused, not half read.
+        Assert.Equal(new VirtqDesc(0, 0, 0, 0), a.Read<VirtqDesc>(4096 - 16));
+        Assert.Throws<WindowAccessException>(() => a.Read<VirtqDesc>(4096 - 15));
+        Assert.Throws<WindowAccessException>(() => a.Read<VirtqUsedElem>(4096 - 4));
+        Assert.Throws<WindowAccessException>(() => a.Write(ulong.MaxValue - 7, new VirtqDesc(1, 2, 3, 4)));
     }
 
     [Theory]

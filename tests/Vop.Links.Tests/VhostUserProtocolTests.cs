@@ -91,14 +91,12 @@ public sealed unsafe class VhostUserProtocolTests : IDisposable
     private void Post(int ring, ushort availIdx, ulong addr, uint len, ushort flags)
     {
         WindowAccessor w = _guest.Accessor;
-        ulong desc = FileOffset(RingGpa(ring)) + (16UL * (ulong)(availIdx % QueueSize));
-        w.WriteU64(desc, addr);
-        w.WriteU32(desc + 8, len);
-        w.WriteU16(desc + 12, flags);
-        w.WriteU16(desc + 14, 0);
-        ulong avail = FileOffset(RingGpa(ring) + 0x200);
-        w.WriteU16(avail + 4 + (2UL * (ushort)(availIdx % QueueSize)), (ushort)(availIdx % QueueSize));
-        w.WriteU16Release(avail + 2, (ushort)(availIdx + 1));
+        ulong gpa = RingGpa(ring); // desc, avail at +0x200, used at +0x400 (SetUpRing), all in the high region
+        var l = new SplitRingLayout(QueueSize, FileOffset(gpa), FileOffset(gpa + 0x200), FileOffset(gpa + 0x400));
+        ushort slot = (ushort)(availIdx % QueueSize);
+        w.Write(l.Desc(slot), new VirtqDesc(addr, len, flags, 0));
+        w.WriteU16(l.AvailEntry(slot), slot);
+        w.WriteU16Release(l.AvailIdx, (ushort)(availIdx + 1));
     }
 
     [Fact]

@@ -20,8 +20,8 @@ public sealed class DeviceQueue
     private readonly BufferRegion _buffers;
     private readonly ushort _mask;
     private readonly bool _eventIdx;
-    private readonly Doorbell? _notify;
     private readonly GuestRegions? _regions;
+    private readonly IndexPublisher _publisher;
 
     private ushort _lastAvail;     // next avail slot to pop
     private ushort _availSeen;     // last avail idx read from the driver, validated
@@ -45,8 +45,8 @@ public sealed class DeviceQueue
         _buffers = buffers;
         _mask = (ushort)(layout.Size - 1);
         _eventIdx = eventIdx;
-        _notify = notify;
         _regions = regions;
+        _publisher = IndexPublisher.ForDevice(window, layout, eventIdx, notify, stats);
         Stats = stats;
     }
 
@@ -139,7 +139,7 @@ public sealed class DeviceQueue
             return false;
         }
 
-        ushort head = _window.ReadU16(_layout.AvailRing + (2UL * (ushort)(_lastAvail & _mask)));
+        ushort head = _window.ReadU16(_layout.AvailEntry((ushort)(_lastAvail & _mask)));
         if (head >= _layout.Size)
         {
             Quarantine(RingErrorKind.BadHead);
@@ -160,11 +160,12 @@ public sealed class DeviceQueue
                 return false;
             }
 
-            ulong d = _layout.DescOffset + (16UL * index);
-            ulong addr = _window.ReadU64(d);
-            uint len = _window.ReadU32(d + 8);
-            ushort flags = _window.ReadU16(d + 12);
-            ushort next = _window.ReadU16(d + 14);
+            // One read of the whole entry: every field below comes from this copy.
+            VirtqDesc desc = _window.Read<VirtqDesc>(_layout.Desc(index));
+            ulong addr = desc.Addr;
+            uint len = desc.Len;
+            ushort flags = desc.Flags;
+            ushort next = desc.Next;
 
             if ((flags & SplitRingLayout.DescFlagIndirect) != 0)
             {
@@ -223,9 +224,7 @@ public sealed class DeviceQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PushUsed(ushort head, uint writtenLength)
     {
-        ulong e = _layout.UsedRing + (8UL * (ushort)(_usedIdx & _mask));
-        _window.WriteU32(e, head);
-        _window.WriteU32(e + 4, writtenLength);
+        _window.Write(_layout.UsedEntry((ushort)(_usedIdx & _mask)), new VirtqUsedElem(head, writtenLength));
         _usedIdx++;
         _batchPackets++;
         _batchBytes += writtenLength;
@@ -248,35 +247,12 @@ public sealed class DeviceQueue
 
         ushort old = _usedPublished;
         ushort now = _usedIdx;
-        _window.WriteU16Release(_layout.UsedIdx, now);
         _usedPublished = now;
-
-        // Fence: our used idx store must be visible before we read used_event. Otherwise the driver can
-        // publish used_event and re-check used idx (still old) while we read the stale used_event: both
-        // decide not to act and the driver sleeps on a completed buffer.
-        WindowAccessor.FullFence();
-        bool notify = _eventIdx
-            ? SplitRingLayout.NeedEvent(_window.ReadU16(_layout.UsedEvent), now, old)
-            : (_window.ReadU16(_layout.AvailFlags) & SplitRingLayout.AvailFlagNoInterrupt) == 0;
-
         QueueStats s = Stats;
-        s.Batches++;
-        s.RecordBatch((ushort)(now - old));
-        s.Occupancy = (ushort)(_availSeen - _lastAvail);
         s.Packets += _batchPackets;
         s.Bytes += _batchBytes;
         _batchPackets = _batchBytes = 0;
-        if (notify)
-        {
-            s.NotificationsSent++;
-            _notify?.Ring();
-        }
-        else
-        {
-            s.NotificationsSuppressed++;
-        }
-
-        return notify;
+        return _publisher.Publish(old, now, (ushort)(_availSeen - _lastAvail));
     }
 
     /// <summary>

@@ -18,7 +18,7 @@ public sealed class DriverQueue
     private readonly BufferRegion _buffers;
     private readonly ushort _mask;
     private readonly bool _eventIdx;
-    private readonly Doorbell? _kick;
+    private readonly IndexPublisher _publisher;
 
     private readonly ushort[] _freeNext;      // private free list links
     private readonly ushort[] _chainTail;     // per head: last descriptor of the chain
@@ -49,7 +49,7 @@ public sealed class DriverQueue
         _buffers = buffers;
         _mask = (ushort)(layout.Size - 1);
         _eventIdx = eventIdx;
-        _kick = kick;
+        _publisher = IndexPublisher.ForDriver(window, layout, eventIdx, kick, stats);
         Stats = stats;
         _freeNext = new ushort[layout.Size];
         _chainTail = new ushort[layout.Size];
@@ -118,11 +118,8 @@ public sealed class DriverQueue
 
             bool more = k + 1 < n;
             ushort next = _freeNext[index];
-            ulong d = _layout.DescOffset + (16UL * index);
-            _window.WriteU64(d, s.Offset);
-            _window.WriteU32(d + 8, s.Length);
-            _window.WriteU16(d + 12, (ushort)((s.DeviceWritable ? SplitRingLayout.DescFlagWrite : 0) | (more ? SplitRingLayout.DescFlagNext : 0)));
-            _window.WriteU16(d + 14, more ? next : (ushort)0);
+            ushort flags = (ushort)((s.DeviceWritable ? SplitRingLayout.DescFlagWrite : 0) | (more ? SplitRingLayout.DescFlagNext : 0));
+            _window.Write(_layout.Desc(index), new VirtqDesc(s.Offset, s.Length, flags, more ? next : (ushort)0));
             if (s.DeviceWritable)
             {
                 writable += s.Length;
@@ -141,7 +138,7 @@ public sealed class DriverQueue
         // Latency is measured for chains that carry data to the device (nothing for it to write back):
         // made available here, completion seen in TryReap.
         _postedAt[head] = writable == 0 ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
-        _window.WriteU16(_layout.AvailRing + (2UL * (ushort)(_availIdx & _mask)), head);
+        _window.WriteU16(_layout.AvailEntry((ushort)(_availIdx & _mask)), head);
         _availIdx++;
         return true;
     }
@@ -163,32 +160,8 @@ public sealed class DriverQueue
 
         ushort old = _availPublished;
         ushort now = _availIdx;
-        _window.WriteU16Release(_layout.AvailIdx, now);
         _availPublished = now;
-
-        // Fence: our avail idx store must be visible before we read avail_event. Otherwise the device can
-        // publish avail_event and re-check avail idx (still old) while we read the stale avail_event: no
-        // kick, and the device sleeps on available buffers.
-        WindowAccessor.FullFence();
-        bool kick = _eventIdx
-            ? SplitRingLayout.NeedEvent(_window.ReadU16(_layout.AvailEvent), now, old)
-            : (_window.ReadU16(_layout.UsedFlags) & SplitRingLayout.UsedFlagNoNotify) == 0;
-
-        QueueStats s = Stats;
-        s.Batches++;
-        s.RecordBatch((ushort)(now - old));
-        s.Occupancy = _outstanding;
-        if (kick)
-        {
-            s.NotificationsSent++;
-            _kick?.Ring();
-        }
-        else
-        {
-            s.NotificationsSuppressed++;
-        }
-
-        return kick;
+        return _publisher.Publish(old, now, _outstanding);
     }
 
     /// <summary>
@@ -222,9 +195,9 @@ public sealed class DriverQueue
             _usedSeen = idx;
         }
 
-        ulong e = _layout.UsedRing + (8UL * (ushort)(_lastUsed & _mask));
-        uint id = _window.ReadU32(e);
-        uint len = _window.ReadU32(e + 4);
+        VirtqUsedElem e = _window.Read<VirtqUsedElem>(_layout.UsedEntry((ushort)(_lastUsed & _mask)));
+        uint id = e.Id;
+        uint len = e.Len;
         if (id >= _layout.Size || _chainCount[id] == 0)
         {
             Quarantine(RingErrorKind.UsedId);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Vop.Links.Windows;
 
 namespace Vop.Links.Rings;
@@ -16,22 +17,65 @@ public readonly record struct SplitRingLayout(ushort Size, ulong DescOffset, ulo
     public const ushort AvailFlagNoInterrupt = 1;
     public const ushort UsedFlagNoNotify = 1;
 
-    public static ulong DescBytes(int size) => 16UL * (ulong)size;
+    // The ring ABI in one place (virtio 1.2 sections 2.7.5-2.7.8; docs/wire-format.md). The descriptor
+    // table is an array of VirtqDesc. virtq_avail and virtq_used share one shape: le16 flags, le16 idx,
+    // ring[size], then one le16 event index (used_event after the avail ring, avail_event after the used
+    // ring). Avail ring entries are le16 heads, used ring entries VirtqUsedElem.
+
+    /// <summary>Alignment of the descriptor table, the avail ring and the used ring.</summary>
+    public const ulong DescAlign = 16;
+    public const ulong AvailAlign = 2;
+    public const ulong UsedAlign = 4;
+
+    /// <summary>Offset of <c>flags</c> in virtq_avail and virtq_used.</summary>
+    public const ulong RingFlagsField = 0;
+
+    /// <summary>Offset of <c>idx</c> in virtq_avail and virtq_used.</summary>
+    public const ulong RingIdxField = 2;
+
+    /// <summary>Offset of <c>ring[0]</c> in virtq_avail and virtq_used.</summary>
+    public const ulong RingEntriesField = 4;
+
+    /// <summary>Bytes of one avail ring entry (le16 head).</summary>
+    public const ulong AvailEntrySize = sizeof(ushort);
+
+    /// <summary>Bytes of one used ring entry.</summary>
+    public const ulong UsedEntrySize = VirtqUsedElem.Size;
+
+    /// <summary>Bytes of one descriptor table entry.</summary>
+    public const ulong DescEntrySize = VirtqDesc.Size;
+
+    /// <summary>Bytes of the trailing event index (used_event, avail_event).</summary>
+    public const ulong RingEventSize = sizeof(ushort);
+
+    public static ulong DescBytes(int size) => DescEntrySize * (ulong)size;
 
     /// <summary>flags, idx, ring[size], used_event.</summary>
-    public static ulong AvailBytes(int size) => 6 + (2UL * (ulong)size);
+    public static ulong AvailBytes(int size) => RingEntriesField + (AvailEntrySize * (ulong)size) + RingEventSize;
 
     /// <summary>flags, idx, ring[size] of {id, len}, avail_event.</summary>
-    public static ulong UsedBytes(int size) => 6 + (8UL * (ulong)size);
+    public static ulong UsedBytes(int size) => RingEntriesField + (UsedEntrySize * (ulong)size) + RingEventSize;
 
-    public ulong AvailFlags => AvailOffset;
-    public ulong AvailIdx => AvailOffset + 2;
-    public ulong AvailRing => AvailOffset + 4;
-    public ulong UsedEvent => AvailOffset + 4 + (2UL * Size);
-    public ulong UsedFlags => UsedOffset;
-    public ulong UsedIdx => UsedOffset + 2;
-    public ulong UsedRing => UsedOffset + 4;
-    public ulong AvailEvent => UsedOffset + 4 + (8UL * Size);
+    public ulong AvailFlags => AvailOffset + RingFlagsField;
+    public ulong AvailIdx => AvailOffset + RingIdxField;
+    public ulong AvailRing => AvailOffset + RingEntriesField;
+    public ulong UsedEvent => AvailRing + (AvailEntrySize * Size);
+    public ulong UsedFlags => UsedOffset + RingFlagsField;
+    public ulong UsedIdx => UsedOffset + RingIdxField;
+    public ulong UsedRing => UsedOffset + RingEntriesField;
+    public ulong AvailEvent => UsedRing + (UsedEntrySize * Size);
+
+    /// <summary>Offset of descriptor <paramref name="index"/> (a <see cref="VirtqDesc"/>); the caller checks index &lt; Size.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong Desc(ushort index) => DescOffset + (DescEntrySize * index);
+
+    /// <summary>Offset of avail ring entry <paramref name="slot"/> (le16 head); the caller masks the slot.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong AvailEntry(ushort slot) => AvailRing + (AvailEntrySize * slot);
+
+    /// <summary>Offset of used ring entry <paramref name="slot"/> (a <see cref="VirtqUsedElem"/>); the caller masks the slot.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong UsedEntry(ushort slot) => UsedRing + (UsedEntrySize * slot);
 
     public static bool IsValidSize(int size) => size >= 1 && size <= MaxSize && (size & (size - 1)) == 0;
 
@@ -67,7 +111,7 @@ public readonly record struct SplitRingLayout(ushort Size, ulong DescOffset, ulo
             return $"queue size {Size} is not a power of two in 1..{MaxSize}";
         }
 
-        if ((DescOffset & 15) != 0 || (AvailOffset & 1) != 0 || (UsedOffset & 3) != 0)
+        if ((DescOffset & (DescAlign - 1)) != 0 || (AvailOffset & (AvailAlign - 1)) != 0 || (UsedOffset & (UsedAlign - 1)) != 0)
         {
             return "ring offsets are misaligned (desc 16, avail 2, used 4)";
         }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
@@ -55,23 +56,48 @@ public readonly unsafe struct WindowAccessor
 
     public void WriteU64(ulong offset, ulong value) => Unsafe.WriteUnaligned(At(offset, 8), value);
 
-    // Acquire loads and release stores need natural alignment to be single accesses; the layout
-    // guarantees it for every index and state word, and Volatile on a misaligned address would
-    // still be correct on x86/arm64 but not atomic, so the layout validation rejects misalignment.
+    /// <summary>
+    /// A whole ring ABI struct (<see cref="Rings.VirtqDesc"/>, <see cref="Rings.VirtqUsedElem"/>) at
+    /// <paramref name="offset"/>: one bounds check covering all of it, then plain loads of the fields into
+    /// the returned copy (little-endian layout on a little-endian host, so no byte swapping).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public T Read<T>(ulong offset)
+        where T : unmanaged => Unsafe.ReadUnaligned<T>(At(offset, (ulong)sizeof(T)));
+
+    /// <summary>Writes a whole ring ABI struct at <paramref name="offset"/> after one bounds check (plain stores).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Write<T>(ulong offset, in T value)
+        where T : unmanaged => Unsafe.WriteUnaligned(At(offset, (ulong)sizeof(T)), value);
+
+    // Acquire loads and release stores must be naturally aligned to be single (atomic) accesses: Volatile
+    // on a misaligned address is still ordered on x86/arm64 but may tear. The layout guarantees alignment
+    // for every index, event and state word relative to the window base (SplitRingLayout.Validate rejects
+    // misaligned rings) and the base itself is aligned (a mapping is); AtAligned asserts the absolute
+    // address in debug builds.
 
     /// <summary>Acquire load: later reads cannot move before it.</summary>
-    public ushort ReadU16Acquire(ulong offset) => Volatile.Read(ref Unsafe.AsRef<ushort>(At(offset, 2)));
+    public ushort ReadU16Acquire(ulong offset) => Volatile.Read(ref Unsafe.AsRef<ushort>(AtAligned(offset, 2)));
 
-    public uint ReadU32Acquire(ulong offset) => Volatile.Read(ref Unsafe.AsRef<uint>(At(offset, 4)));
+    public uint ReadU32Acquire(ulong offset) => Volatile.Read(ref Unsafe.AsRef<uint>(AtAligned(offset, 4)));
 
-    public ulong ReadU64Acquire(ulong offset) => Volatile.Read(ref Unsafe.AsRef<ulong>(At(offset, 8)));
+    public ulong ReadU64Acquire(ulong offset) => Volatile.Read(ref Unsafe.AsRef<ulong>(AtAligned(offset, 8)));
 
     /// <summary>Release store: earlier writes (descriptors, payload) are visible before it.</summary>
-    public void WriteU16Release(ulong offset, ushort value) => Volatile.Write(ref Unsafe.AsRef<ushort>(At(offset, 2)), value);
+    public void WriteU16Release(ulong offset, ushort value) => Volatile.Write(ref Unsafe.AsRef<ushort>(AtAligned(offset, 2)), value);
 
-    public void WriteU32Release(ulong offset, uint value) => Volatile.Write(ref Unsafe.AsRef<uint>(At(offset, 4)), value);
+    public void WriteU32Release(ulong offset, uint value) => Volatile.Write(ref Unsafe.AsRef<uint>(AtAligned(offset, 4)), value);
 
-    public void WriteU64Release(ulong offset, ulong value) => Volatile.Write(ref Unsafe.AsRef<ulong>(At(offset, 8)), value);
+    public void WriteU64Release(ulong offset, ulong value) => Volatile.Write(ref Unsafe.AsRef<ulong>(AtAligned(offset, 8)), value);
+
+    /// <summary><see cref="At"/> for an atomic access: the address must be a multiple of the width (asserted in debug builds).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private byte* AtAligned(ulong offset, ulong width)
+    {
+        byte* p = At(offset, width);
+        Debug.Assert(((nuint)p & (nuint)(width - 1)) == 0, $"atomic access of {width} bytes at offset 0x{offset:x} is not naturally aligned");
+        return p;
+    }
 
     /// <summary>
     /// Full fence. Needed between "publish my index" and "read the peer's event index": acquire and

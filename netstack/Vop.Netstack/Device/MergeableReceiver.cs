@@ -104,7 +104,7 @@ internal sealed unsafe class MergeableReceiver
                 used++;
             }
 
-            w.WriteU16(_segments[0].Offset + 10, (ushort)used); // num_buffers
+            w.WriteU16(_segments[0].Offset + VirtioNetHeader.NumBuffersOffset, (ushort)used);
             if (_capture.Active)
             {
                 _capture.Offer(w, _segments.AsSpan(0, count), (int)n, 0);

@@ -112,7 +112,7 @@ internal sealed unsafe class NetDevicePump : NetPump
                 }
 
                 ReadOnlySpan<BufferSegment> segs = rxSegs[..rxChain.SegmentCount];
-                ChainBytes.WriteU16(w, segs, 10, 1); // num_buffers
+                ChainBytes.WriteU16(w, segs, VirtioNetHeader.NumBuffersOffset, 1);
                 if (_capture.Active)
                 {
                     _capture.Offer(w, segs, (int)n, 0);

@@ -20,6 +20,9 @@ public enum HeaderVerdict
 public static class VirtioNetHeader
 {
     public const int Size = 12;
+
+    /// <summary>Offset of le16 num_buffers, the last field: frames (mergeable) or 1 (virtio 5.1.6.3.1).</summary>
+    public const int NumBuffersOffset = 10;
     public const byte FlagNeedsCsum = 1;
     public const byte FlagDataValid = 2;
     public const byte GsoNone = 0;
@@ -86,7 +89,7 @@ public static class VirtioNetHeader
     }
 
     /// <summary>num_buffers = 1: without MRG_RXBUF the device must set it (virtio 5.1.6.3.1); the TAP leaves it stale.</summary>
-    public static void SetNumBuffers(Span<byte> header) => BinaryPrimitives.WriteUInt16LittleEndian(header[10..], 1);
+    public static void SetNumBuffers(Span<byte> header) => BinaryPrimitives.WriteUInt16LittleEndian(header[NumBuffersOffset..], 1);
 
     public static bool IsGso(ReadOnlySpan<byte> header) => header.Length >= 2 && header[1] != GsoNone;
 }

@@ -41,6 +41,8 @@ public static class RingOracle
                     return (chains, RingErrorKind.Loop);
                 }
 
+                // The spec's byte offsets of struct virtq_desc, on purpose not VirtqDesc: the oracle stays an
+                // independent reading of the wire format (the fuzz writes entries through VirtqDesc).
                 ulong d = l.DescOffset + (16UL * (ulong)index);
                 ulong addr = w.ReadU64(d);
                 uint len = w.ReadU32(d + 8);
