@@ -88,8 +88,5 @@ public static class VirtioNetHeader
         return HeaderVerdict.Ok;
     }
 
-    /// <summary>num_buffers = 1: without MRG_RXBUF the device must set it (virtio 5.1.6.3.1); the TAP leaves it stale.</summary>
-    public static void SetNumBuffers(Span<byte> header) => BinaryPrimitives.WriteUInt16LittleEndian(header[NumBuffersOffset..], 1);
-
     public static bool IsGso(ReadOnlySpan<byte> header) => header.Length >= 2 && header[1] != GsoNone;
 }
