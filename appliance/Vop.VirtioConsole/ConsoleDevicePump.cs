@@ -69,12 +69,7 @@ internal sealed class ConsoleDevicePump : ConsolePumpBase
             }
 
             // State toward the driver: open (close only once our bytes are out) and window size.
-            bool open = e.LocalOpen;
-            if (WantsOpenUpdate(p, e))
-            {
-                ControlOut.Enqueue(ConsoleProtocol.Encode((uint)p.Id, ConsoleProtocol.PortOpen, open ? (ushort)1 : (ushort)0));
-                p.SentOpen = open;
-            }
+            QueueOpenState(p, e);
 
             if (e.RequestedSize != p.SentSize && e.RequestedSize.Cols != 0)
             {
@@ -203,6 +198,7 @@ internal sealed class ConsoleDevicePump : ConsolePumpBase
 
                     port.SentOpen = null;
                     port.SentSize = default;
+                    port.SentRefusals = port.Endpoint?.Refusals ?? 0; // refusals of earlier sessions are history
                 }
 
                 break;

@@ -130,11 +130,7 @@ internal sealed class ConsoleDriverPump : ConsolePumpBase
 
             int rxq = ConsoleProtocol.ReceiveQueue(p.Id);
             int txq = rxq + 1;
-            if (WantsOpenUpdate(p, e))
-            {
-                ControlOut.Enqueue(ConsoleProtocol.Encode((uint)p.Id, ConsoleProtocol.PortOpen, e.LocalOpen ? (ushort)1 : (ushort)0));
-                p.SentOpen = e.LocalOpen;
-            }
+            QueueOpenState(p, e);
 
             if (e.RequestedSize != p.SentSize && e.RequestedSize.Cols != 0)
             {
@@ -244,6 +240,7 @@ internal sealed class ConsoleDriverPump : ConsolePumpBase
                 port.Endpoint = _endpoints.Get(name);
                 port.Ready = true;
                 port.SentOpen = null;
+                port.SentRefusals = port.Endpoint.Refusals; // refusals of earlier sessions are history
                 if (port.PeerOpen)
                 {
                     port.Endpoint.PeerOpenChanged(true);

@@ -30,4 +30,7 @@ internal sealed class ConsolePort
     public bool? SentOpen { get; set; }
 
     public (ushort Cols, ushort Rows) SentSize { get; set; }
+
+    /// <summary>The endpoint's refusals already told to the peer (as PORT_OPEN 1, 0).</summary>
+    public int SentRefusals { get; set; }
 }

@@ -140,7 +140,7 @@ internal abstract class ConsolePumpBase : PumpThread
                 more |= ArmQueue(rxq + 1 - inbound);
             }
 
-            more |= WantsOpenUpdate(p, e) || (e.RequestedSize != p.SentSize && e.RequestedSize.Cols != 0);
+            more |= WantsOpenUpdate(p, e) || p.SentRefusals != e.Refusals || (e.RequestedSize != p.SentSize && e.RequestedSize.Cols != 0);
         }
 
         return more;
@@ -239,6 +239,32 @@ internal abstract class ConsolePumpBase : PumpThread
     /// <summary>Our PORT_OPEN state changed; a close waits until our queued bytes went out (while they can).</summary>
     protected static bool WantsOpenUpdate(ConsolePort p, PortEndpoint e) =>
         p.SentOpen != e.LocalOpen && (e.LocalOpen || e.Outbound.Count == 0 || !p.PeerOpen);
+
+    /// <summary>
+    /// Queues our PORT_OPEN state for the peer when it changed (a close only once our bytes are out), and a
+    /// refused session as PORT_OPEN 1 then 0: the peer's session opens and ends without a byte.
+    /// </summary>
+    protected void QueueOpenState(ConsolePort p, PortEndpoint e)
+    {
+        int refusals = e.Refusals;
+        if (p.SentRefusals != refusals)
+        {
+            p.SentRefusals = refusals;
+            if (p.SentOpen != true && !e.LocalOpen)
+            {
+                ControlOut.Enqueue(ConsoleProtocol.Encode((uint)p.Id, ConsoleProtocol.PortOpen, 1));
+                ControlOut.Enqueue(ConsoleProtocol.Encode((uint)p.Id, ConsoleProtocol.PortOpen, 0));
+                p.SentOpen = false;
+            }
+        }
+
+        if (WantsOpenUpdate(p, e))
+        {
+            bool open = e.LocalOpen;
+            ControlOut.Enqueue(ConsoleProtocol.Encode((uint)p.Id, ConsoleProtocol.PortOpen, open ? (ushort)1 : (ushort)0));
+            p.SentOpen = open;
+        }
+    }
 
     /// <summary>Copies the readable bytes of a chain out of the window.</summary>
     protected static byte[] Gather(in Links.Windows.WindowAccessor w, ReadOnlySpan<BufferSegment> segs, ulong total)

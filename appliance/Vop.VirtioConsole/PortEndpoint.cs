@@ -40,6 +40,22 @@ public abstract class PortEndpoint : IDisposable
         }
     }
 
+    private int _refusals;
+
+    /// <summary>
+    /// This end could not serve the session the peer opened (a card port whose TCP connect failed). The
+    /// pump tells the peer PORT_OPEN 1 then PORT_OPEN 0, the plain protocol for a session that ends at once
+    /// without a byte, so the peer's client sees its stream end instead of waiting for one that never comes.
+    /// </summary>
+    protected void Refuse()
+    {
+        Interlocked.Increment(ref _refusals);
+        Changed?.Invoke();
+    }
+
+    /// <summary>How many sessions this end refused (see <see cref="Refuse"/>); the pump sends each once.</summary>
+    public int Refusals => Volatile.Read(ref _refusals);
+
     /// <summary>How many bytes <see cref="Deliver"/> can take now without blocking or losing any.</summary>
     public abstract int InboundSpace { get; }
 

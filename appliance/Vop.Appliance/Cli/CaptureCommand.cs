@@ -20,6 +20,12 @@ public static class CaptureCommand
 
     public static int Run(string socketPath, string file, string? queue, long count, double duration, bool verbose)
     {
+        if (!LibpcapLoads())
+        {
+            Console.Error.WriteLine("vop capture: libpcap is not installed (writing pcap files needs it): apt install libpcap0.8 on Debian/Ubuntu, dnf install libpcap on Fedora/RHEL");
+            return 1;
+        }
+
         using Socket? socket = PortSocket.Connect(socketPath, "capture");
         if (socket is null)
         {
@@ -44,7 +50,16 @@ public static class CaptureCommand
         });
 
         using var writer = new CaptureFileWriterDevice(file, FileMode.Create);
-        writer.Open(new DeviceConfiguration { LinkLayerType = LinkLayers.Ethernet, Snaplen = 262144 });
+        try
+        {
+            writer.Open(new DeviceConfiguration { LinkLayerType = LinkLayers.Ethernet, Snaplen = 262144 });
+        }
+        catch (PcapException e)
+        {
+            Console.Error.WriteLine($"vop capture: cannot write {file}: {e.Message}");
+            return 1;
+        }
+
         var pending = new List<byte>();
         var buffer = new byte[1 << 20];
         long frames = 0;
@@ -73,6 +88,24 @@ public static class CaptureCommand
         writer.Close();
         Console.Error.WriteLine($"vop capture: {frames} frames written to {file}");
         return 0;
+    }
+
+    /// <summary>
+    /// Whether libpcap loads (SharpPcap's pcap writer calls it), probed before anything is connected or
+    /// created. The names are the ones SharpPcap's resolver tries on Linux for its "wpcap" imports.
+    /// </summary>
+    private static bool LibpcapLoads()
+    {
+        foreach (string name in (string[])["libpcap.so", "libpcap.so.1", "libpcap.so.0.8", "libpcap.so.0"])
+        {
+            if (NativeLibrary.TryLoad(name, out IntPtr handle))
+            {
+                NativeLibrary.Free(handle);
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Writes every complete record at the front of the stream; returns frames written.</summary>

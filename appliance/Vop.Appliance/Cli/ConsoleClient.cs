@@ -23,6 +23,8 @@ public static unsafe class ConsoleClient
             return 1;
         }
 
+        string link = PortSocket.LinkOf(socketPath);
+        string port = Path.GetFileNameWithoutExtension(socketPath);
         string mode = force ? "force" : readOnly ? "readonly" : "rw";
         socket.Send(Encoding.ASCII.GetBytes($"\0vop1 {mode}\n"));
         string? saved = Stty("-g");
@@ -38,12 +40,13 @@ public static unsafe class ConsoleClient
         var down = new Thread(() =>
         {
             var b = new byte[16 * 1024];
+            var seats = new SeatFilter();
             try
             {
                 int n;
                 while ((n = socket.Receive(b)) > 0)
                 {
-                    WriteAll(1, b.AsSpan(0, n));
+                    seats.Feed(b.AsSpan(0, n), data => WriteAll(1, data), seat => SeatLine(link, port, seat));
                 }
             }
             catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
@@ -93,6 +96,88 @@ public static unsafe class ConsoleClient
 
         WriteAll(1, "\r\n"u8);
         return 0;
+    }
+
+    /// <summary>The server's word on our seat, one line on stderr (the terminal is raw: \r\n).</summary>
+    private static void SeatLine(string link, string port, string seat)
+    {
+        string? line = seat switch
+        {
+            "busy" => $"vop console: {link} {port} is in use by another client; read-only (use --force to take over)",
+            "watcher" => $"vop console: {link} {port}: read-only (--readonly); what you type is not sent",
+            "writer" => null, // the normal case says nothing
+            _ => null,
+        };
+        if (line is not null)
+        {
+            WriteAll(2, Encoding.UTF8.GetBytes(line + "\r\n"));
+        }
+    }
+
+    /// <summary>
+    /// Takes the server's seat notices (<c>\0vop1 seat writer|watcher|busy\n</c>) out of the console output
+    /// and passes every other byte through, in order, including NULs that start no notice.
+    /// </summary>
+    internal sealed class SeatFilter
+    {
+        private static readonly byte[] s_prefix = "\0vop1 "u8.ToArray();
+        private const int MaxNotice = 64;
+        private readonly List<byte> _held = [];
+
+        public void Feed(ReadOnlySpan<byte> data, Action<ReadOnlySpan<byte>> output, Action<string> seat)
+        {
+            int from = 0;
+            for (int i = 0; i < data.Length; i++)
+            {
+                if (_held.Count == 0)
+                {
+                    if (data[i] != 0)
+                    {
+                        continue;
+                    }
+
+                    output(data[from..i]);
+                    _held.Add(0);
+                    from = i + 1;
+                    continue;
+                }
+
+                _held.Add(data[i]);
+                from = i + 1;
+                int n = _held.Count;
+                if (n <= s_prefix.Length ? _held[n - 1] != s_prefix[n - 1] : n > MaxNotice)
+                {
+                    Release(output); // not a notice after all
+                }
+                else if (data[i] == (byte)'\n')
+                {
+                    string notice = Encoding.ASCII.GetString([.. _held.GetRange(s_prefix.Length, n - s_prefix.Length - 1)]);
+                    _held.Clear();
+                    if (notice.StartsWith("seat ", StringComparison.Ordinal))
+                    {
+                        seat(notice[5..]);
+                    }
+                }
+            }
+
+            if (_held.Count == 0)
+            {
+                output(data[from..]);
+            }
+        }
+
+        private void Release(Action<ReadOnlySpan<byte>> output)
+        {
+            // The byte that broke the match may itself start a notice.
+            bool restart = _held.Count > 1 && _held[^1] == 0;
+            byte[] held = [.. _held.GetRange(0, restart ? _held.Count - 1 : _held.Count)];
+            _held.Clear();
+            output(held);
+            if (restart)
+            {
+                _held.Add(0);
+            }
+        }
     }
 
     private static byte[] Frame(byte type, ReadOnlySpan<byte> data)

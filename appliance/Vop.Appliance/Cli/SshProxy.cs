@@ -18,6 +18,7 @@ public static class SshProxy
 
         using Stream stdin = System.Console.OpenStandardInput();
         using Stream stdout = System.Console.OpenStandardOutput();
+        bool stdinEnded = false;
         var up = new Thread(() =>
         {
             var b = new byte[64 * 1024];
@@ -29,6 +30,7 @@ public static class SshProxy
                     socket.Send(b, 0, n, SocketFlags.None);
                 }
 
+                Volatile.Write(ref stdinEnded, true);
                 socket.Shutdown(SocketShutdown.Send);
             }
             catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
@@ -39,17 +41,29 @@ public static class SshProxy
         up.Start();
 
         var buffer = new byte[64 * 1024];
+        long received = 0;
         try
         {
             int n;
             while ((n = socket.Receive(buffer)) > 0)
             {
+                received += n;
                 stdout.Write(buffer, 0, n);
                 stdout.Flush();
             }
         }
         catch (Exception e) when (e is SocketException or IOException)
         {
+        }
+
+        if (received == 0 && !Volatile.Read(ref stdinEnded))
+        {
+            // The card end opened the port and closed it without a byte: its TCP connect failed (that is how
+            // TcpPortEndpoint refuses a session), or the service there hung up before its greeting.
+            string port = Path.GetFileNameWithoutExtension(socketPath);
+            string hint = port == "ssh" ? "is sshd running on the card?" : "does anything listen where the card's port connects?";
+            System.Console.Error.WriteLine($"vop ssh-proxy: {PortSocket.LinkOf(socketPath)}: the card could not connect its {port} port ({hint})");
+            return 1;
         }
 
         return 0;

@@ -189,14 +189,33 @@ public sealed class SocketPortEndpoint : PortEndpoint
                 Client? old = _writer;
                 _writer = from;
                 old?.Output.Drop(Encoding.ASCII.GetBytes("\r\n[vop: another client took over this console]\r\n"));
+                Seat(old);
             }
             else if (mode == "readonly" && _writer == from)
             {
                 _writer = _clients.FirstOrDefault(c => c != from && c.Mode != "readonly");
+                Seat(_writer);
             }
 
             from.Mode = mode;
+            Seat(from);
         }
+    }
+
+    /// <summary>
+    /// Tells a client that sent the hello which seat it holds, in its output stream: <c>\0vop1 seat
+    /// writer|watcher|busy\n</c> (watcher: it asked for read-only; busy: another client holds the seat, so
+    /// it only watches until that one leaves). Raw clients are told nothing. Called under the gate.
+    /// </summary>
+    private void Seat(Client? c)
+    {
+        if (c is null || c.Mode == "raw")
+        {
+            return;
+        }
+
+        string seat = c == _writer ? "writer" : c.Mode == "readonly" ? "watcher" : "busy";
+        c.Output.Drop(Encoding.ASCII.GetBytes($"\0vop1 seat {seat}\n"));
     }
 
     private void Gone(Client c)
@@ -207,6 +226,7 @@ public sealed class SocketPortEndpoint : PortEndpoint
             if (_writer == c)
             {
                 _writer = _clients.FirstOrDefault(x => x.Mode != "readonly");
+                Seat(_writer);
             }
         }
 

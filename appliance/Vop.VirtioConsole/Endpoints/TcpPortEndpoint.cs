@@ -76,8 +76,7 @@ public sealed class TcpPortEndpoint : PortEndpoint
         catch (SocketException)
         {
             socket.Dispose();
-            LocalOpen = true; // tell the host end, then close at once: its client sees EOF
-            LocalOpen = false;
+            Refuse(); // the host end's session opens and ends without a byte: its client sees EOF, not silence
             return;
         }
 
