@@ -126,11 +126,14 @@ public sealed class CliErrorTests
         }
     }
 
-    [Fact]
-    public void SshProxyToACardPortNobodyListensOnSaysSoAndExits()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SshProxyToACardPortNobodyListensOnSaysSoAndExits(bool cardIsDevice)
     {
         // The card's ssh port connects to 127.0.0.1:22 in the card's namespace, where nothing listens.
-        using var pair = new LinkPair(consoleCommand: s_shell);
+        // Either role refuses: the card as the console's driver side and as its device side.
+        using var pair = new LinkPair(consoleCommand: s_shell, cardIsDevice: cardIsDevice);
         pair.Up();
         string path = Path.Combine(pair.RunDir, "card0", "ssh.sock");
         Assert.True(Run.WaitUntil(() => File.Exists(path), TimeSpan.FromSeconds(10)), "no ssh.sock");
@@ -152,6 +155,42 @@ public sealed class CliErrorTests
             proxy.WaitForExit();
             Assert.Equal("vop ssh-proxy: card0: the card could not connect its ssh port (is sshd running on the card?)", err().Trim());
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
+        }
+
+        // Once something listens, the next session opens and carries bytes: the refusals left nothing behind.
+        Process sink = Run.Background(pair.CardNs, Path.Combine(pair.Dir, "sink.out"), Run.NetProbe("tcp-sink", "--port", "22"));
+        try
+        {
+            Thread.Sleep(1500);
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            socket.Connect(new UnixDomainSocketEndPoint(path));
+            socket.Send(new byte[4096]);
+            if (!cardIsDevice)
+            {
+                // A second session while this one is open is turned away (after the host's 10 s wait), and
+                // ssh-proxy says why instead of blaming the card.
+                using Process second = Start(pair, "ssh-proxy", "card0", "--run-dir", pair.RunDir);
+                Func<string> err = Collect(second);
+                second.StandardInput.Write("SSH-2.0-OpenSSH_test\r\n");
+                second.StandardInput.Flush();
+                Assert.True(second.WaitForExit(30_000), "the second ssh-proxy hung");
+                second.WaitForExit();
+                Assert.Equal(1, second.ExitCode);
+                Assert.Equal("vop ssh-proxy: card0: the ssh port is busy with another session (one at a time; is another ssh to card0 open?)", err().Trim());
+            }
+
+            socket.Shutdown(SocketShutdown.Send);
+            var rest = new byte[64];
+            while (socket.Receive(rest) > 0)
+            {
+            }
+
+            Assert.True(sink.WaitForExit(30_000), "the sink did not see the session after the refusals\n" + pair.Logs());
+            Assert.Contains("bytes=4096", File.ReadAllText(Path.Combine(pair.Dir, "sink.out")));
+        }
+        finally
+        {
+            LinkPair.Kill(sink, 9);
         }
     }
 

@@ -42,6 +42,7 @@ public static class SshProxy
 
         var buffer = new byte[64 * 1024];
         long received = 0;
+        bool reset = false;
         try
         {
             int n;
@@ -54,15 +55,24 @@ public static class SshProxy
         }
         catch (Exception e) when (e is SocketException or IOException)
         {
+            reset = e is SocketException { SocketErrorCode: SocketError.ConnectionReset };
+        }
+
+        string link = PortSocket.LinkOf(socketPath);
+        string port = Path.GetFileNameWithoutExtension(socketPath);
+        if (received == 0 && reset)
+        {
+            // The host end turns away a second session while one is open (it drops the socket unread).
+            System.Console.Error.WriteLine($"vop ssh-proxy: {link}: the {port} port is busy with another session (one at a time; is another ssh to {link} open?)");
+            return 1;
         }
 
         if (received == 0 && !Volatile.Read(ref stdinEnded))
         {
             // The card end opened the port and closed it without a byte: its TCP connect failed (that is how
             // TcpPortEndpoint refuses a session), or the service there hung up before its greeting.
-            string port = Path.GetFileNameWithoutExtension(socketPath);
             string hint = port == "ssh" ? "is sshd running on the card?" : "does anything listen where the card's port connects?";
-            System.Console.Error.WriteLine($"vop ssh-proxy: {PortSocket.LinkOf(socketPath)}: the card could not connect its {port} port ({hint})");
+            System.Console.Error.WriteLine($"vop ssh-proxy: {link}: the card could not connect its {port} port ({hint})");
             return 1;
         }
 

@@ -339,9 +339,10 @@ public sealed class SocketPortEndpoint : PortEndpoint
 
             if (!_owner._console)
             {
-                // Our client is done sending: let what it sent reach the card before the port closes.
+                // Our client is done sending: let what it sent reach the card before the port closes, unless the
+                // card end already ended the session (then nothing will carry it, and the next client waits).
                 long deadline = Environment.TickCount64 + 5000;
-                while (_owner.Outbound.Count > 0 && Environment.TickCount64 < deadline)
+                while (_owner.Outbound.Count > 0 && Environment.TickCount64 < deadline && !_closing)
                 {
                     Thread.Sleep(10);
                 }
