@@ -1,3 +1,3 @@
 using Vop.Appliance.Cli;
 
-return VopCommandLine.Build().Parse(args).Invoke();
+return VopCommandLine.Run(args);

@@ -29,15 +29,22 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(64UL << 20, l.WindowSize);
         Assert.Equal(new byte[] { 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, Assert.IsType<NetDeviceEntry>(l.Devices[0]).Options.Mac);
         Assert.Equal(16, l.Vectors);
+
+        // Comments are allowed deliberately (docs/operations.md); trailing commas are not (MistakesNameTheKey).
+        Assert.Single(ConfigLoader.Parse("vop.json", Good.Replace("\"links\": [", "/* one link */ \"links\": [", StringComparison.Ordinal)).Links);
     }
 
     [Theory]
-    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"colour\": \"red\"", "links[0].devices[0]: unknown key 'colour'")]
-    [InlineData("\"kind\": \"loopback\",", "\"kind\": \"loopback\", \"speed\": 1,", "links[0]: unknown key 'speed'")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"colour\": \"red\"", "links[0].devices[0].colour: unknown key (line 5; links[0].devices[0] takes type, name, tap, mac, mtu, queueSize, end, ports, runDir)")]
+    [InlineData("\"kind\": \"loopback\",", "\"kind\": \"loopback\", \"speed\": 1,", "links[0].speed: unknown key (line 4; links[0] takes name, kind,")]
+    [InlineData("\"mtu\": 1500", "\"mtuu\": 1500", "links[0].devices[0].mtuu: unknown key; did you mean mtu? (line 5)")]
+    [InlineData("\"mtu\": 1500", "\"MTU\": 1500", "links[0].devices[0].MTU: unknown key; did you mean mtu? (line 5)")]
+    [InlineData("\"windowSize\"", "\"windowsize\"", "links[0].windowsize: unknown key; did you mean windowSize? (line 4)")]
+    [InlineData("\"links\": [", "\"link\": [ ], \"links\": [", "link: unknown key; did you mean links? (line 3)")]
     [InlineData("52:54:00:12:34:56", "52:54:00:12:34", "links[0].devices[0].mac: '52:54:00:12:34' is not a MAC address")]
     [InlineData("52:54:00:12:34:56", "zz:54:00:12:34:56", "links[0].devices[0].mac: 'zz:54:00:12:34:56' is not a MAC address")]
     [InlineData("52:54:00:12:34:56", "01:00:5e:00:00:01", "links[0].devices[0].mac: '01:00:5e:00:00:01' is a multicast or zero address")]
-    [InlineData("\"64M\"", "\"3M\"", "links[0].windowSize: 3M must be a power of two")]
+    [InlineData("\"64M\"", "\"3M\"", "links[0].windowSize: 3M must be a power of two from 1M to 1G (an ivshmem BAR is a power of two); the nearest are 2M and 4M")]
     [InlineData("\"64M\"", "\"16M\"", "links[0].windowSize: 16M is too small for the devices' buffers")]
     [InlineData("\"64M\"", "\"lots\"", "links[0].windowSize: 'lots' is not a size")]
     [InlineData("\"64M\"", "\"4G\"", "links[0].windowSize: 4G must be a power of two from 1M to 1G")]
@@ -47,12 +54,20 @@ public sealed class ConfigTests : IDisposable
     [InlineData("vop-card0", "bad/name", "links[0].devices[0].tap: tap name 'bad/name' contains a character")]
     [InlineData("\"mtu\": 1500", "\"mtu\": 20", "links[0].devices[0].mtu: 20 must be 68..65521")]
     [InlineData("\"mtu\": 1500", "\"mtu\": 65535", "links[0].devices[0].mtu: 65535 must be 68..65521")]
-    [InlineData("\"mtu\": 1500", "\"mtu\": \"big\"", "links[0].devices[0].mtu: wrong type")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": \"big\"", "links[0].devices[0].mtu: expected a number, got a string (line 5)")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": \"1500\"", "links[0].devices[0].mtu: expected a number, got a string; write 1500 without quotes (line 5)")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 1.5", "links[0].devices[0].mtu: expected a whole number from -2147483648 to 2147483647, got 1.5 (line 5)")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": true", "links[0].devices[0].mtu: expected a number, got a boolean (line 5)")]
+    [InlineData("\"64M\"", "67108864", "links[0].windowSize: expected a string, got a number; write \"67108864\" in quotes (line 4)")]
+    [InlineData("\"devices\": [", "\"devices\": {}, \"x\": [", "links[0].devices: expected an array of objects, got an object (line 5)")]
+    [InlineData("\"links\": [", "\"metrics\": \"off\", \"links\": [", "metrics: expected an object, got a string (line 3)")]
+    [InlineData("\"mtu\": 1500 }", "\"mtu\": 1500, }", "not valid JSON at line 5: a comma before '}' (JSON allows no comma after the last item; remove it)")]
+    [InlineData("1500 } ]", "1500 }, ]", "not valid JSON at line 5: a comma before ']' (JSON allows no comma after the last item; remove it)")]
     [InlineData("/run/vop/card0.sock", "relative.sock", "links[0].socket: 'relative.sock' must be an absolute path")]
     [InlineData("\"type\": \"net\"", "\"type\": \"block\"", "links[0].devices[0].type: 'block' is not a supported device type")]
     [InlineData("\"name\": \"card0\"", "\"name\": \"Card 0\"", "links[0].name: 'Card 0' must be 1-32 of a-z 0-9 _ -")]
     [InlineData("\"socket\": \"/run/vop/card0.sock\",", "", "links[0].socket: required")]
-    [InlineData("\"links\": [", "\"links\": [ ], \"x\": [", "unknown key 'x'")]
+    [InlineData("\"links\": [", "\"links\": [ ], \"x\": [", "vop.json: x: unknown key (line 3; the top level takes links, metrics)")]
     public void MistakesNameTheKey(string from, string to, string expected)
     {
         string text = Good.Replace(from, to, StringComparison.Ordinal);
@@ -145,9 +160,13 @@ public sealed class ConfigTests : IDisposable
         // 1 MiB for the layout plus 2 queues x 256 buffers x 65600 bytes (12 + 65553 at the carver's 64-byte stride).
         Assert.Equal(65600UL, Vop.Netstack.Virtio.FrameSizes.MaxCarvedBuffer);
         string Bad(string size) => Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", Good.Replace("\"64M\"", $"\"{size}\"", StringComparison.Ordinal))).Message;
-        Assert.Contains("links[0].windowSize: 32M is too small for the devices' buffers: needs at least 33M (2 queues x queueSize x 64 KiB per net device)", Bad("32M"));
+        // The need (33.1M) is stated, and the least size that holds it: windows are powers of two.
+        Assert.Contains("links[0].windowSize: 32M is too small for the devices' buffers: needs at least 64M (a power of two ≥ 33.1M: 1M + 2 queues x queueSize x 64 KiB per net device)", Bad("32M"));
         string big = Good.Replace("\"mtu\": 1500", "\"mtu\": 1500, \"queueSize\": 4096", StringComparison.Ordinal);
-        Assert.Contains("512M is too small", Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", big.Replace("\"64M\"", "\"512M\"", StringComparison.Ordinal))).Message);
+        Assert.Contains("512M is too small for the devices' buffers: needs at least 1G (a power of two ≥ 513.5M", Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", big.Replace("\"64M\"", "\"512M\"", StringComparison.Ordinal))).Message);
+        string huge = big.Replace("\"mtu\": 1500, \"queueSize\": 4096 }", "\"mtu\": 1500, \"queueSize\": 4096 }, { \"type\": \"net\", \"name\": \"net1\", \"tap\": \"t2\", \"queueSize\": 4096 }", StringComparison.Ordinal);
+        Assert.Contains("1G is too small for the devices' buffers: they need 1026M (1M + 2 queues x queueSize x 64 KiB per net device), more than the largest window (1G); use fewer net devices or a smaller queueSize",
+            Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", huge.Replace("\"64M\"", "\"1G\"", StringComparison.Ordinal))).Message);
         Assert.Equal(1UL << 30, ConfigLoader.Parse("vop.json", big.Replace("\"64M\"", "\"1G\"", StringComparison.Ordinal)).Links[0].WindowSize);
     }
 
@@ -235,5 +254,22 @@ public sealed class ConfigTests : IDisposable
         (code, _, err) = Run.In(null, Run.Vop("run", "--config", bad));
         Assert.Equal(2, code);
         Assert.Contains("is not a MAC address", err);
+    }
+
+    /// <summary>What a newcomer hits first, through the real `vop check-config`: exactly one line on stderr, exit code 2.</summary>
+    [Theory]
+    [InlineData("\"mtu\": 1500 }", "\"mtu\": 1500, }", "not valid JSON at line 5: a comma before '}' (JSON allows no comma after the last item; remove it)")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": \"big\"", "links[0].devices[0].mtu: expected a number, got a string (line 5)")]
+    [InlineData("\"mtu\": 1500", "\"mtuu\": 1500", "links[0].devices[0].mtuu: unknown key; did you mean mtu? (line 5)")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 65535", "links[0].devices[0].mtu: 65535 must be 68..65521 (a TAP's largest MTU is 65535 minus the 14-byte Ethernet header)")]
+    [InlineData("\"64M\"", "\"32M\"", "links[0].windowSize: 32M is too small for the devices' buffers: needs at least 64M (a power of two ≥ 33.1M: 1M + 2 queues x queueSize x 64 KiB per net device)")]
+    public void CheckConfigSaysWhatIsWrongInOneLine(string from, string to, string expected)
+    {
+        string file = Path.Combine(_dir, "vop.json");
+        File.WriteAllText(file, Good.Replace(from, to, StringComparison.Ordinal));
+        (int code, string output, string err) = Run.In(null, Run.Vop("check-config", file));
+        Assert.Equal(2, code);
+        Assert.Equal(string.Empty, output);
+        Assert.Equal($"vop: {file}: {expected}", err.TrimEnd('\n'));
     }
 }

@@ -16,6 +16,21 @@ public static class VopCommandLine
     /// <summary>Exit code of a config file that does not load or validate (check-config and run).</summary>
     public const int ConfigError = 2;
 
+    /// <summary>Exit code of a command line that does not parse: no verb, an unknown verb or option, a missing argument.</summary>
+    public const int UsageError = 2;
+
+    /// <summary>
+    /// Parses and runs a command line (Program.cs). One that does not parse gets one line on standard error,
+    /// "vop: unknown command 'frobnicate' (see vop --help)", and <see cref="UsageError"/>, instead of
+    /// System.CommandLine's help text followed by every error it collected; `vop` alone prints the usage first.
+    /// </summary>
+    public static int Run(string[] args)
+    {
+        RootCommand root = Build();
+        ParseResult result = root.Parse(args);
+        return result.Errors.Count == 0 ? result.Invoke() : Refuse(root, result);
+    }
+
     public static RootCommand Build()
     {
         var configOption = new Option<string>("--config", "-c") { Description = "config file (JSON)", HelpName = "FILE", Required = true };
@@ -71,6 +86,39 @@ public static class VopCommandLine
 
         return new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, status, capture, demo, consoleCommand, sshProxy };
     }
+
+    private static int Refuse(RootCommand root, ParseResult result)
+    {
+        Command command = result.CommandResult.Command;
+        string who = command == root ? "vop" : $"vop {command.Name}";
+        string? word = result.UnmatchedTokens.FirstOrDefault(t => !t.StartsWith('-'));
+        string what;
+        if (command == root && word is not null)
+        {
+            what = $"unknown command '{word}'{DidYouMean(word, root.Subcommands.Select(c => c.Name))}";
+        }
+        else if (result.UnmatchedTokens.Count > 0)
+        {
+            what = string.Join("; ", result.UnmatchedTokens.Select(t => t.StartsWith('-')
+                ? $"unknown option '{t}'{DidYouMean(t, command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)))}"
+                : $"unexpected argument '{t}'"));
+        }
+        else if (command == root)
+        {
+            root.Parse("--help").Invoke(new InvocationConfiguration { Output = Console.Error });
+            what = "a command is needed";
+        }
+        else
+        {
+            what = string.Join("; ", result.Errors.Select(e => e.Message.TrimEnd('.')).Select(m => m.Length > 0 ? char.ToLowerInvariant(m[0]) + m[1..] : m));
+        }
+
+        Console.Error.WriteLine($"{who}: {what} (see {who} --help)");
+        return UsageError;
+    }
+
+    private static string DidYouMean(string word, IEnumerable<string> known) =>
+        ConfigSchema.Nearest(word, known) is string near ? $"; did you mean {near}?" : string.Empty;
 
     private static int WithConfig(string path, Func<ApplianceConfig, int> body)
     {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using Vop.Netstack;
 using Vop.Netstack.Virtio;
 
@@ -23,13 +24,18 @@ internal static class WindowSizing
         ulong window = ParseSize(at, text);
         if (window < Min || window > Max || (window & (window - 1)) != 0)
         {
-            throw at.Error($"{text} must be a power of two from 1M to 1G (an ivshmem BAR is a power of two)");
+            string nearest = window > Min && window < Max ? $"; the nearest are {Format(BitOperations.RoundUpToPowerOf2(window) >> 1)} and {Format(BitOperations.RoundUpToPowerOf2(window))}" : string.Empty;
+            throw at.Error($"{text} must be a power of two from 1M to 1G (an ivshmem BAR is a power of two){nearest}");
         }
 
         ulong needed = Needed(nets);
         if (window < needed)
         {
-            throw at.Error($"{text} is too small for the devices' buffers: needs at least {needed >> 20}M (2 queues x queueSize x {FrameSizes.MaxCarvedBuffer >> 10} KiB per net device)");
+            string need = string.Create(CultureInfo.InvariantCulture, $"{Math.Ceiling(needed * 10.0 / Min) / 10:0.#}M");
+            string formula = $"1M + 2 queues x queueSize x {FrameSizes.MaxCarvedBuffer >> 10} KiB per net device";
+            throw at.Error(needed > Max
+                ? $"{text} is too small for the devices' buffers: they need {need} ({formula}), more than the largest window (1G); use fewer net devices or a smaller queueSize"
+                : $"{text} is too small for the devices' buffers: needs at least {Format(Math.Max(Min, BitOperations.RoundUpToPowerOf2(needed)))} (a power of two ≥ {need}: {formula})");
         }
 
         return window;
@@ -38,6 +44,15 @@ internal static class WindowSizing
     /// <summary>The least window the devices' buffers fit in.</summary>
     public static ulong Needed(IEnumerable<NetDeviceOptions> nets) =>
         LayoutReserve + nets.Aggregate(0UL, (sum, n) => sum + (2UL * n.QueueSize * FrameSizes.MaxCarvedBuffer));
+
+    /// <summary>A size as it is written: 1G, 64M, 512K, or bytes.</summary>
+    public static string Format(ulong size) => size switch
+    {
+        >= 1UL << 30 when size % (1UL << 30) == 0 => $"{size >> 30}G",
+        >= 1UL << 20 when size % (1UL << 20) == 0 => $"{size >> 20}M",
+        >= 1UL << 10 when size % (1UL << 10) == 0 => $"{size >> 10}K",
+        _ => size.ToString(CultureInfo.InvariantCulture),
+    };
 
     /// <summary>"64M", "1G", "65536", "512K".</summary>
     public static ulong ParseSize(ConfigKey at, string text)

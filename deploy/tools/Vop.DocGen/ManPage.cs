@@ -9,7 +9,7 @@ namespace Vop.DocGen;
 /// </summary>
 internal static class ManPage
 {
-    public static string Write(CliModel cli, string version, string date, int configErrorCode)
+    public static string Write(CliModel cli, string version, string date, int configErrorCode, int usageErrorCode)
     {
         var m = new StringBuilder();
         void L(string line) => m.Append(line).Append('\n');
@@ -131,8 +131,7 @@ internal static class ManPage
         L("A failure at run time (a link that cannot be set up, no daemon answering");
         L(".BR status ,");
         L("no console or capture socket, a failed");
-        L(".BR \"demo \\-\\-check\" ),");
-        L("or a command line that does not parse.");
+        L(".BR \"demo \\-\\-check\" ).");
         L(".TP");
         L($".B {configErrorCode}");
         L("The config file cannot be read or is invalid: bad JSON, an unknown or missing key, a value out of");
@@ -140,6 +139,15 @@ internal static class ManPage
         L(".RB ( run ,");
         L(".BR check\\-config ).");
         L("One line on standard error names the file and the key.");
+        if (usageErrorCode != configErrorCode)
+        {
+            L(".TP");
+            L($".B {usageErrorCode}");
+        }
+
+        L("A command line that does not parse (no command, an unknown command or option, a missing argument):");
+        L("one line on standard error says which, and where to look");
+        L(".RB ( \"vop \\-\\-help\" ).");
 
         L(".SH ENVIRONMENT");
         L(".TP");

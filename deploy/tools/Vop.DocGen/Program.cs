@@ -15,7 +15,7 @@ string date = args.Length > 2 ? args[2] : DateTime.UtcNow.ToString("yyyy-MM-dd",
 Directory.CreateDirectory(outDir);
 
 CliModel cli = CliModel.From(VopCommandLine.Build(), "vop");
-File.WriteAllText(Path.Combine(outDir, "vop.8"), ManPage.Write(cli, version, date, VopCommandLine.ConfigError));
+File.WriteAllText(Path.Combine(outDir, "vop.8"), ManPage.Write(cli, version, date, VopCommandLine.ConfigError, VopCommandLine.UsageError));
 File.WriteAllText(Path.Combine(outDir, "vop.bash-completion"), BashCompletion.Write(cli));
 Console.WriteLine($"{outDir}: vop.8 and vop.bash-completion ({cli.Verbs.Count} commands: {string.Join(", ", cli.Verbs.Select(v => v.Name))})");
 return 0;
