@@ -44,6 +44,11 @@ public sealed class SideStateBlock
         _heartbeat = _window.ReadU64(_offset + WindowLayout.SideHeartbeat);
         _window.WriteU32Release(_offset + WindowLayout.SideStateWord, (uint)SideState.Running);
         _running = true;
+
+        // Beat once at once: a peer's PeerHeartbeat counts a side alive only from a heartbeat it saw move,
+        // so a side that died between Start and its first periodic beat (a driver killed mid-negotiation)
+        // would otherwise never have been alive for it, and its departure never noticed.
+        Beat();
     }
 
     /// <summary>
