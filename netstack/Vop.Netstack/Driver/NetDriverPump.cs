@@ -4,6 +4,7 @@ using Vop.Links.Interop;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Links.Windows;
+using Vop.Netstack.Device;
 using Vop.Netstack.Tap;
 using Vop.Netstack.Virtio;
 
@@ -140,26 +141,17 @@ internal sealed unsafe class NetDriverPump : NetPump
                 ulong off = _txBase + (b * _txStride);
                 iov.iov_base = w.Address(off, _txSize);
                 iov.iov_len = (size_t)_txSize;
-                nint n = Tap.Read(&iov, 1);
+                nint n = TapReceive.Frame(Tap, &iov, 1, _txSize, _tx.Stats);
                 if (n <= 0)
                 {
                     txFree.Push(b);
-                    if (n != -LibC.EAGAIN && n != 0)
+                    if (n < 0)
                     {
-                        _tx.Stats.Drops[(int)NetDropReason.Oversize]++;
-                        continue;
+                        continue; // counted as oversize: a failed read or a cut-off frame
                     }
 
                     tapEmpty = true;
                     break;
-                }
-
-                if ((ulong)n > _txSize)
-                {
-                    // A TAP returns a cut-off frame's full length (tun_put_user): it did not fit, it is gone.
-                    txFree.Push(b);
-                    _tx.Stats.Drops[(int)NetDropReason.Oversize]++;
-                    continue;
                 }
 
                 if (_capture.Active)
