@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(iproute2 procps iputils-ping ethtool iperf3 util-linux openssh-server openssh-client tmux prometheus libpcap0.8 tshark
+APT_PACKAGES=(iproute2 procps iputils-ping curl ethtool iperf3 util-linux openssh-server openssh-client tmux prometheus libpcap0.8 tshark
     qemu-system-x86 qemu-system-arm cpio xz-utils clang lld zlib1g-dev binutils lintian man-db)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -193,6 +193,31 @@ public sealed class CliErrorTests
         }
     }
 
+    [Fact]
+    public void SshProxyWithNoCardSaysItIsWaitingAndKeepsWaiting()
+    {
+        // Only the host's daemon runs: its ssh port socket accepts, and the card never opens the port.
+        using var pair = new LinkPair(consoleCommand: s_shell);
+        pair.StartDevice();
+        string path = Path.Combine(pair.RunDir, "card0", "ssh.sock");
+        Assert.True(Run.WaitUntil(() => File.Exists(path), TimeSpan.FromSeconds(20)), "no ssh.sock\n" + pair.Logs());
+        using Process proxy = Start(pair, "ssh-proxy", "card0", "--run-dir", pair.RunDir);
+        try
+        {
+            Func<string> err = Collect(proxy);
+            proxy.StandardInput.Write("SSH-2.0-OpenSSH_test\r\n");
+            proxy.StandardInput.Flush();
+            Assert.True(Run.WaitUntil(() => err().Contains('\n'), TimeSpan.FromSeconds(40)), "ssh-proxy said nothing while no card answered");
+            Assert.Equal("vop ssh-proxy: card0: nothing from the card's ssh port for 12 s; still waiting (is vop running on the card and the link up? see `vop status card0`)", err().Trim());
+            Assert.False(proxy.HasExited, "ssh-proxy gave up instead of waiting for the card");
+        }
+        finally
+        {
+            proxy.Kill(true);
+            proxy.WaitForExit();
+        }
+    }
+
     private static Process Start(LinkPair pair, params string[] args)
     {
         ProcessStartInfo psi = Run.Info(pair.HostNs, Run.Vop(args));

@@ -8,6 +8,8 @@ namespace Vop.Appliance.Cli;
 /// </summary>
 public static class SshProxy
 {
+    private const int SilenceSeconds = 12;
+
     public static int Run(string socketPath)
     {
         using Socket? socket = PortSocket.Connect(socketPath, "ssh-proxy");
@@ -43,12 +45,29 @@ public static class SshProxy
         var buffer = new byte[64 * 1024];
         long received = 0;
         bool reset = false;
+        string link = PortSocket.LinkOf(socketPath);
+        string port = Path.GetFileNameWithoutExtension(socketPath);
+
+        // sshd greets first: silence this long means the card has not opened the port (its vop is not running,
+        // or the link is down). Say so once and keep waiting: the session starts when the card comes. Longer
+        // than the host's 10 s wait before it turns away a second session, which has its own message.
+        using var silence = new Timer(
+            _ =>
+            {
+                if (Interlocked.Read(ref received) == 0)
+                {
+                    System.Console.Error.WriteLine($"vop ssh-proxy: {link}: nothing from the card's {port} port for {SilenceSeconds} s; still waiting (is vop running on the card and the link up? see `vop status {link}`)");
+                }
+            },
+            null,
+            TimeSpan.FromSeconds(SilenceSeconds),
+            Timeout.InfiniteTimeSpan);
         try
         {
             int n;
             while ((n = socket.Receive(buffer)) > 0)
             {
-                received += n;
+                Interlocked.Add(ref received, n);
                 stdout.Write(buffer, 0, n);
                 stdout.Flush();
             }
@@ -58,8 +77,6 @@ public static class SshProxy
             reset = e is SocketException { SocketErrorCode: SocketError.ConnectionReset };
         }
 
-        string link = PortSocket.LinkOf(socketPath);
-        string port = Path.GetFileNameWithoutExtension(socketPath);
         if (received == 0 && reset)
         {
             // The host end turns away a second session while one is open (it drops the socket unread).
