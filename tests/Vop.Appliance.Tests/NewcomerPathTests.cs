@@ -149,6 +149,7 @@ public sealed partial class NewcomerPathTests
             tmux.Type(w, "echo newcomer-$RANDOM-marker");
             tmux.WaitFor(w, MarkerEchoed(), TimeSpan.FromSeconds(30), "the card's console shell did not answer");
             tmux.Keys(w, "C-]");
+            tmux.WaitForShell(w, TimeSpan.FromSeconds(20), "Ctrl-] did not leave the console");
             tmux.Type(w, "echo console-exit=$?");
             tmux.WaitFor(w, new Regex("^console-exit=0$", RegexOptions.Multiline), TimeSpan.FromSeconds(20), "Ctrl-] did not leave the console with exit 0");
         }
@@ -157,8 +158,9 @@ public sealed partial class NewcomerPathTests
             tmux.Type(w, c.Raw);
             Thread.Sleep(3000);
             tmux.Type(w, "hostname; echo ssh-$((6*7))-answered; exit");
-            tmux.Type(w, "echo ssh-exit=$?");
             tmux.WaitFor(w, new Regex("^ssh-42-answered$", RegexOptions.Multiline), TimeSpan.FromSeconds(40), "the card's sshd did not answer over ssh-proxy");
+            tmux.WaitForShell(w, TimeSpan.FromSeconds(20), "ssh did not end after exit"); // ssh reads ahead: type nothing more until it is gone
+            tmux.Type(w, "echo ssh-exit=$?");
             tmux.WaitFor(w, new Regex("^ssh-exit=0$", RegexOptions.Multiline), TimeSpan.FromSeconds(20), "ssh did not end with exit 0");
             Assert.Contains(Environment.MachineName, tmux.Screen(w));
         }
@@ -172,6 +174,7 @@ public sealed partial class NewcomerPathTests
                 tmux.Type(w, c.Raw);
                 Thread.Sleep(2500);
                 tmux.Keys(w, "C-c");
+                tmux.WaitForShell(w, TimeSpan.FromSeconds(20), "Ctrl-C did not stop the capture");
                 tmux.Type(w, "echo capture-exit=$?");
                 tmux.WaitFor(w, new Regex("^capture-exit=", RegexOptions.Multiline), TimeSpan.FromSeconds(20), "Ctrl-C did not stop the capture");
                 ping.WaitForExit(10_000);

@@ -73,6 +73,19 @@ public sealed class Tmux : IDisposable
         return null!;
     }
 
+    /// <summary>Waits until the window's foreground program is its bash again (what ran in it has ended).</summary>
+    public void WaitForShell(string target, TimeSpan timeout, string what)
+    {
+        string current = string.Empty;
+        bool back = Run.WaitUntil(
+            () => (current = Run.In(null, TimeSpan.FromSeconds(20), Args("display-message", "-p", "-t", target, "#{pane_current_command}")).Out.Trim()) == "bash",
+            timeout);
+        if (!back)
+        {
+            Assert.Fail($"{what}: {current} still runs in {target} after {timeout.TotalSeconds:F0}s; screen:\n{Screen(target)}");
+        }
+    }
+
     public void Dispose() => Run.In(null, TimeSpan.FromSeconds(20), Args("kill-server"));
 
     private string[] Args(params string[] args) => ["tmux", "-L", _socket, .. args];
