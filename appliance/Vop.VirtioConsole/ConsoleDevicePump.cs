@@ -51,11 +51,13 @@ internal sealed class ConsoleDevicePump : ConsolePumpBase
             if (c.Truncated || c.WritableLength != 0 || c.ReadableLength > ConsoleProtocol.HeaderSize + ConsoleProtocol.MaxNameBytes)
             {
                 Violation($"control buffer of {c.ReadableLength} bytes is oversize or malformed");
+                cout.CountConsumed(c.ReadableLength);
                 cout.PushUsed(c.Head, 0);
                 break;
             }
 
             Handle(Gather(w, segs[..c.SegmentCount], c.ReadableLength));
+            cout.CountConsumed(c.ReadableLength);
             cout.PushUsed(c.Head, 0);
         }
 
@@ -97,13 +99,14 @@ internal sealed class ConsoleDevicePump : ConsolePumpBase
                 if (!c.Truncated && c.WritableLength == 0 && c.ReadableLength <= ChunkBytes * 16)
                 {
                     e.Deliver(Gather(w, segs[..c.SegmentCount], c.ReadableLength));
-                    tx.CountConsumed(c.ReadableLength);
                 }
                 else
                 {
                     tx.Stats.Drops[(int)ConsoleDropReason.Oversize]++;
                 }
 
+                // What the driver put in crossed, delivered or dropped (as the net device counts): the driver counts the same.
+                tx.CountConsumed(c.ReadableLength);
                 tx.PushUsed(c.Head, 0);
             }
 

@@ -21,6 +21,7 @@ internal sealed class ConsoleDriverPump : ConsolePumpBase
     private readonly ulong[] _base;
     private readonly uint[] _size;
     private readonly ushort[][] _bufferOfHead;
+    private readonly uint[][] _sentLength; // per queue and buffer: bytes posted by Send, counted when the device returns it
     private readonly Stack<ushort>[] _free;
 
     public ConsoleDriverPump(string name, DriverSession session, EventFdDoorbell work, PortSet endpoints, int ports)
@@ -32,6 +33,7 @@ internal sealed class ConsoleDriverPump : ConsolePumpBase
         _base = new ulong[_q.Count];
         _size = new uint[_q.Count];
         _bufferOfHead = new ushort[_q.Count][];
+        _sentLength = new uint[_q.Count][];
         _free = new Stack<ushort>[_q.Count];
         for (int i = 0; i < _q.Count; i++)
         {
@@ -39,6 +41,7 @@ internal sealed class ConsoleDriverPump : ConsolePumpBase
             _size[i] = control ? (uint)ConsoleProtocol.ControlBufferSize : (uint)ConsoleProtocol.PortBufferSize;
             _base[i] = session.Buffers.Carve(_q[i].Size, _size[i]);
             _bufferOfHead[i] = new ushort[_q[i].Size];
+            _sentLength[i] = new uint[_q[i].Size];
             _free[i] = new Stack<ushort>(Enumerable.Range(0, _q[i].Size).Reverse().Select(b => (ushort)b));
         }
     }
@@ -82,15 +85,25 @@ internal sealed class ConsoleDriverPump : ConsolePumpBase
         data.CopyTo(_session.End.Window.Accessor.Bytes(Buffer(queue, b), data.Length));
         _q[queue].TryAdd(new BufferSegment(Buffer(queue, b), (uint)data.Length, false), out ushort head);
         _bufferOfHead[queue][head] = b;
+        _sentLength[queue][b] = (uint)data.Length;
         return true;
     }
 
+    /// <summary>
+    /// Takes back the buffers the device is done with and counts them (packets, and the bytes we had put in
+    /// them) as the device counts what it consumed, so both ends agree on what crossed.
+    /// </summary>
     private void ReapSent(int queue)
     {
+        ulong consumed = 0;
         while (_q[queue].TryReap(out UsedElement u))
         {
-            _free[queue].Push(_bufferOfHead[queue][u.Head]);
+            ushort b = _bufferOfHead[queue][u.Head];
+            consumed += _sentLength[queue][b];
+            _free[queue].Push(b);
         }
+
+        _q[queue].FlushReapStats(consumed);
     }
 
     protected override QueueStats StatsOf(int queue) => _q[queue].Stats;
@@ -119,6 +132,7 @@ internal sealed class ConsoleDriverPump : ConsolePumpBase
             Post(cin, b);
         }
 
+        _q[cin].FlushReapStats();
         _q[cin].Publish();
 
         foreach (ConsolePort p in Ports)

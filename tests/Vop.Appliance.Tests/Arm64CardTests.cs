@@ -40,11 +40,12 @@ public sealed class Arm64CardTests(ITestOutputHelper output) : IDisposable
         File.WriteAllText(hostConfig, JsonSerializer.Serialize(new
         {
             metrics = new { listen = "off" },
+            runDir = RunDir,
             links = new[]
             {
                 new
                 {
-                    name = "card0", kind = "pci", role = cardIsDevice ? "driver" : "device", end = "host", path = Window, windowSize = "64M", runDir = RunDir,
+                    name = "card0", kind = "pci", role = cardIsDevice ? "driver" : "device", end = "host", path = Window, windowSize = "64M",
                     devices = new[] { Net("vh0", !cardIsDevice), new { type = "console", name = "console0", end = "host", ports = new[] { new { name = "console" } } } },
                 },
             },

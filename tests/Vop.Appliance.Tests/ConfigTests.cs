@@ -67,7 +67,7 @@ public sealed class ConfigTests : IDisposable
     [InlineData("\"type\": \"net\"", "\"type\": \"block\"", "links[0].devices[0].type: 'block' is not a supported device type")]
     [InlineData("\"name\": \"card0\"", "\"name\": \"Card 0\"", "links[0].name: 'Card 0' must be 1-32 of a-z 0-9 _ -")]
     [InlineData("\"socket\": \"/run/vop/card0.sock\",", "", "links[0].socket: required")]
-    [InlineData("\"links\": [", "\"links\": [ ], \"x\": [", "vop.json: x: unknown key (line 3; the top level takes links, metrics)")]
+    [InlineData("\"links\": [", "\"links\": [ ], \"x\": [", "vop.json: x: unknown key (line 3; the top level takes links, metrics, runDir)")]
     public void MistakesNameTheKey(string from, string to, string expected)
     {
         string text = Good.Replace(from, to, StringComparison.Ordinal);

@@ -27,13 +27,18 @@ public sealed class MetricsEndToEndTests
         (string src, string dst, long got) = pair.Transfer(pair.HostNs, pair.CardNs, pair.CardIp, 64L << 20, seed: 11);
         Assert.Equal(src, dst);
 
-        // vop status -j on each end: host → card frames are "transmit" on both ends, counted once per end.
-        foreach (string ns in new[] { pair.HostNs, pair.CardNs })
+        // vop status -j, from the root namespace through the control sockets, names both daemons; host → card
+        // frames are "transmit" on both ends, counted once per end.
+        (int code, string json, string err) = Run.In(null, Run.Vop("status", "-j", "--interval", "0.2", "--run-dir", pair.RunDir));
+        Assert.True(code == 0, err);
+        using JsonDocument doc = JsonDocument.Parse(json);
+        JsonElement[] daemons = [.. doc.RootElement.GetProperty("daemons").EnumerateArray()];
+        Assert.Equal(["card", "host"], daemons.Select(d => d.GetProperty("daemon").GetString()));
+        foreach (JsonElement daemon in daemons)
         {
-            (int code, string json, string err) = Run.In(ns, Run.Vop("status", "-j", "--interval", "0.2"));
-            Assert.True(code == 0, err);
-            using JsonDocument doc = JsonDocument.Parse(json);
-            JsonElement link = doc.RootElement.GetProperty("links")[0];
+            JsonElement link = daemon.GetProperty("links")[0];
+            Assert.Equal(daemon.GetProperty("daemon").GetString() == "host" ? "card0" : "host", link.GetProperty("name").GetString());
+            Assert.Equal("loopback", link.GetProperty("kind").GetString());
             Assert.True(link.GetProperty("up").GetBoolean());
             JsonElement net = link.GetProperty("devices").EnumerateArray().First(d => d.GetProperty("type").GetString() == "net");
             JsonElement rx0 = net.GetProperty("queues").EnumerateArray().First(q => q.GetProperty("name").GetString() == "rx0");

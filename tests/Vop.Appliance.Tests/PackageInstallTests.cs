@@ -74,11 +74,11 @@ public sealed class PackageInstallTests
                 Assert.True(code == 0, $"ping {to} from {ns}: {output}{err}\n{Logs(dir)}");
             }
 
-            (int statusCode, string statusJson, string statusErr) = Run.In($"{id}-h", Vop, "status", "-j", "--interval", "0.2");
+            (int statusCode, string statusJson, string statusErr) = Run.In(null, Vop, "status", "-j", "--interval", "0.2", "--run-dir", Path.Combine(dir, "run"));
             Assert.True(statusCode == 0, $"{Vop} status -j: {statusErr}");
             using (JsonDocument status = JsonDocument.Parse(statusJson))
             {
-                Assert.Contains("card0", status.RootElement.ToString());
+                Assert.Equal(["card", "host"], status.RootElement.GetProperty("daemons").EnumerateArray().Select(d => d.GetProperty("daemon").GetString()));
             }
 
             foreach (Process d in daemons)
@@ -206,9 +206,9 @@ public sealed class PackageInstallTests
         cardIp = subnet + ".2";
         string socket = Path.Combine(dir, "link.sock");
         string runDir = Path.Combine(dir, "run");
-        var host = new { links = new[] { new { name = "card0", kind = "loopback", role = "device", end = "host", socket, runDir, windowSize = "64M",
+        var host = new { runDir, links = new[] { new { name = "card0", kind = "loopback", role = "device", end = "host", socket, windowSize = "64M",
             devices = new[] { new { type = "net", name = "net0", tap = "vph0", mac = "52:54:00:0e:2e:09" } } } } };
-        var card = new { links = new[] { new { name = "host", kind = "loopback", role = "driver", end = "card", socket, runDir,
+        var card = new { runDir, links = new[] { new { name = "host", kind = "loopback", role = "driver", end = "card", socket,
             devices = new[] { new { type = "net", name = "net0", tap = "vpc0" } } } } };
         File.WriteAllText(Path.Combine(dir, "host.json"), JsonSerializer.Serialize(host));
         File.WriteAllText(Path.Combine(dir, "card.json"), JsonSerializer.Serialize(card));

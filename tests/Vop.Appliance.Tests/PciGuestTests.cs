@@ -36,18 +36,19 @@ public sealed class PciGuestTests : IDisposable
         object Net(string tap, bool device) => device
             ? new { type = "net", name = "net0", tap, mac = "52:54:00:0e:2e:0a" }
             : new { type = "net", name = "net0", tap };
-        object hostConsole = new { type = "console", name = "console0", end = "host", runDir = RunDir, ports = new[] { new { name = "console" } } };
+        object hostConsole = new { type = "console", name = "console0", end = "host", ports = new[] { new { name = "console" } } };
         object cardConsole = new { type = "console", name = "console0", end = "card", ports = new[] { new { name = "console", command = new[] { "/bin/sh" } } } };
         string hostConfig = Path.Combine(_bench.Dir, "host.json");
         string cardConfig = Path.Combine(_bench.Dir, "card.json");
         File.WriteAllText(hostConfig, JsonSerializer.Serialize(new
         {
             metrics = new { listen = "off" },
+            runDir = RunDir,
             links = new object[]
             {
                 interrupts
-                    ? new { name = "card0", kind = "loopback", role = "device", end = "host", socket = Socket, windowSize = "64M", runDir = RunDir, devices = new[] { Net("vh0", true), hostConsole } }
-                    : new { name = "card0", kind = "pci", role = guestIsDevice ? "driver" : "device", end = "host", path = Window, windowSize = "64M", runDir = RunDir, devices = new[] { Net("vh0", !guestIsDevice), hostConsole } },
+                    ? new { name = "card0", kind = "loopback", role = "device", end = "host", socket = Socket, windowSize = "64M", devices = new[] { Net("vh0", true), hostConsole } }
+                    : new { name = "card0", kind = "pci", role = guestIsDevice ? "driver" : "device", end = "host", path = Window, windowSize = "64M", devices = new[] { Net("vh0", !guestIsDevice), hostConsole } },
             },
         }));
         File.WriteAllText(cardConfig, JsonSerializer.Serialize(new

@@ -26,11 +26,12 @@ public sealed class VhostUserGuestTests : IDisposable
         File.WriteAllText(config, JsonSerializer.Serialize(new
         {
             metrics = new { listen = "127.0.0.1:9477" },
+            runDir = Path.Combine(_bench.Dir, "run"),
             links = new[]
             {
                 new
                 {
-                    name = "vm0", kind = "vhost-user", socket = Socket, runDir = Path.Combine(_bench.Dir, "run"),
+                    name = "vm0", kind = "vhost-user", socket = Socket,
                     devices = new[] { new { type = "net", name = "net0", tap = "vu0" } },
                 },
             },

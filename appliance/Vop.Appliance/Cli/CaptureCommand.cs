@@ -18,7 +18,7 @@ public static class CaptureCommand
     private const int Header = 14; // CaptureRing record header
     private const int VnetHeader = 12;
 
-    public static int Run(string socketPath, string file, string? queue, long count, double duration, bool verbose)
+    public static int Run(string runDir, string link, string file, string? queue, long count, double duration, bool verbose)
     {
         if (!LibpcapLoads())
         {
@@ -26,7 +26,7 @@ public static class CaptureCommand
             return 1;
         }
 
-        using Socket? socket = PortSocket.Connect(socketPath, "capture");
+        using Socket? socket = Open(runDir, link);
         if (socket is null)
         {
             return 1;
@@ -88,6 +88,43 @@ public static class CaptureCommand
         writer.Close();
         Console.Error.WriteLine($"vop capture: {frames} frames written to {file}");
         return 0;
+    }
+
+    /// <summary>
+    /// Asks each daemon of the run directory for the link's frames; the one that has the link answers ok and
+    /// streams. Null after one line saying why nobody did.
+    /// </summary>
+    private static Socket? Open(string runDir, string link)
+    {
+        IReadOnlyList<string> sockets = ControlClient.Sockets(runDir);
+        var serving = new List<string>();
+        foreach (string path in sockets)
+        {
+            ControlClient.Answer answer = ControlClient.Request(path, $"{Hosting.ControlProtocol.Capture} {link}");
+            if (answer.Socket is not null)
+            {
+                answer.Socket.ReceiveTimeout = 0;
+                return answer.Socket;
+            }
+
+            if (answer.Stale)
+            {
+                continue;
+            }
+
+            if (answer.Error?.StartsWith("no link ", StringComparison.Ordinal) != true)
+            {
+                Console.Error.WriteLine($"vop capture: daemon {ControlClient.DaemonOf(path)}: {answer.Error}");
+                return null;
+            }
+
+            serving.Add(ControlClient.DaemonOf(path));
+        }
+
+        Console.Error.WriteLine(serving.Count == 0
+            ? $"vop capture: no daemon serves link '{link}' (no vop daemon is running under {runDir}; is vop running, and with --run-dir?)"
+            : $"vop capture: no daemon serves link '{link}' (the daemons under {runDir}, {string.Join(", ", serving)}, do not have it; `vop status --run-dir {runDir}` lists their links)");
+        return null;
     }
 
     /// <summary>

@@ -50,7 +50,7 @@ public static class VopCommandLine
         demo.SetAction(p => DemoRunner.Run(p.GetValue(checkOption)));
 
         var linkArgument = new Argument<string>("LINK") { Description = "link name (the config's links[].name)" };
-        var runDirOption = new Option<string>("--run-dir") { Description = "where the daemon keeps port sockets", HelpName = "DIR", DefaultValueFactory = _ => "/run/vop" };
+        var runDirOption = new Option<string>("--run-dir") { Description = "the daemons' run directory (config runDir): control and port sockets", HelpName = "DIR", DefaultValueFactory = _ => RunDirectory.Default };
         var portOption2 = new Option<string>("--port") { Description = "console port name", HelpName = "PORT", DefaultValueFactory = _ => "console" };
         var forceOption = new Option<bool>("--force") { Description = "take over the writer seat from another client" };
         var readonlyOption = new Option<bool>("--readonly") { Description = "watch only" };
@@ -65,10 +65,19 @@ public static class VopCommandLine
         sshProxy.SetAction(p => SshProxy.Run(VirtioConsole.EndpointFactory.SocketPath(p.GetValue(runDirOption)!, p.GetValue(linkArgument)!, p.GetValue(sshPortOption)!)));
 
         var jsonOption = new Option<bool>("--json", "-j") { Description = "JSON output" };
-        var urlOption = new Option<string>("--url") { Description = "the daemon's metrics address", HelpName = "URL", DefaultValueFactory = _ => "http://127.0.0.1:9465" };
+        var urlOption = new Option<string?>("--url") { Description = "read one daemon's HTTP endpoint instead (metrics.listen, e.g. http://127.0.0.1:9465)", HelpName = "URL" };
         var intervalOption = new Option<double>("--interval") { Description = "seconds between the two samples for rates", HelpName = "SECONDS", DefaultValueFactory = _ => 1.0 };
-        var status = new Command("status", "links, devices and per-queue counters with live rates of the running daemon") { jsonOption, urlOption, intervalOption };
-        status.SetAction(p => StatusCommand.Run(p.GetValue(urlOption)!, p.GetValue(jsonOption), Math.Clamp(p.GetValue(intervalOption), 0.1, 60)));
+        var nameArgument = new Argument<string?>("NAME") { Description = "only this daemon (config file name) or link", Arity = ArgumentArity.ZeroOrOne };
+        var status = new Command("status", "every running daemon's links, devices and per-queue counters with live rates") { nameArgument, jsonOption, runDirOption, urlOption, intervalOption };
+        // An optional argument takes a misspelled option ("--jsn") as its value: refuse it as the option it meant.
+        nameArgument.Validators.Add(r =>
+        {
+            if (r.Tokens is [{ Value: string t }] && t.StartsWith('-'))
+            {
+                r.AddError($"unknown option '{t}'{DidYouMean(t, status.Options.SelectMany(o => o.Aliases.Prepend(o.Name)))}");
+            }
+        });
+        status.SetAction(p => StatusCommand.Run(p.GetValue(runDirOption)!, p.GetValue(nameArgument), p.GetValue(urlOption), p.GetValue(jsonOption), Math.Clamp(p.GetValue(intervalOption), 0.1, 60)));
 
         var writeOption = new Option<string>("-w", "--write") { Description = "pcap file to write", HelpName = "FILE", Required = true };
         var queueFilter = new Option<string?>("--queue") { Description = "only this queue (rx0: device to driver, tx0: driver to device)", HelpName = "QUEUE" };
@@ -77,7 +86,8 @@ public static class VopCommandLine
         var verboseOption = new Option<bool>("--verbose", "-v") { Description = "print each frame's virtio-net header fields" };
         var capture = new Command("capture", "write the frames crossing a link to a pcap file (Ctrl-C stops)") { linkArgument, writeOption, queueFilter, countLimit, durationLimit, verboseOption, runDirOption };
         capture.SetAction(p => CaptureCommand.Run(
-            Path.Combine(p.GetValue(runDirOption)!, p.GetValue(linkArgument)!, "capture.sock"),
+            p.GetValue(runDirOption)!,
+            p.GetValue(linkArgument)!,
             p.GetValue(writeOption)!,
             p.GetValue(queueFilter),
             p.GetValue(countLimit),

@@ -20,6 +20,13 @@ public static class ConfigLoader
             throw root["links"].Error("at least one link is required");
         }
 
+        string runDir = PathRules.RunDir(root["runDir"], file.RunDir);
+        string control = Hosting.RunDirectory.ControlSocket(runDir, Path.GetFileNameWithoutExtension(path));
+        if (System.Text.Encoding.UTF8.GetByteCount(control) > PathRules.MaxSocketPathBytes)
+        {
+            throw root["runDir"].Error($"'{runDir}' makes the control socket {control} longer than {PathRules.MaxSocketPathBytes} bytes");
+        }
+
         var result = new List<LinkConfig>();
         var taps = new HashSet<string>();
         var names = new HashSet<string>();
@@ -27,7 +34,7 @@ public static class ConfigLoader
         for (int i = 0; i < links.Count; i++)
         {
             ConfigKey at = root["links"][i];
-            LinkConfig link = LinkValidator.Validate(at, links[i]);
+            LinkConfig link = LinkValidator.Validate(at, links[i], runDir);
             if (!names.Add(link.Name))
             {
                 throw at["name"].Error($"'{link.Name}' is used by another link");
@@ -49,7 +56,7 @@ public static class ConfigLoader
             result.Add(link);
         }
 
-        return new ApplianceConfig(path, result, MetricsListen(root["metrics"]["listen"], file.Metrics?.Listen));
+        return new ApplianceConfig(path, result, MetricsListen(root["metrics"]["listen"], file.Metrics?.Listen)) { RunDir = runDir };
     }
 
     /// <summary>address:port, or null for "off" (or empty): no metrics endpoint.</summary>

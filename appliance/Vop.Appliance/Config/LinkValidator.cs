@@ -12,7 +12,7 @@ internal static partial class LinkValidator
     public const int DefaultVectors = 16;
     public const int MaxDevices = 8;
 
-    public static LinkConfig Validate(ConfigKey at, LinkConfigFile l)
+    public static LinkConfig Validate(ConfigKey at, LinkConfigFile l, string daemonRunDir)
     {
         string name = at["name"].Required(l.Name);
         if (!LinkName().IsMatch(name))
@@ -24,7 +24,7 @@ internal static partial class LinkValidator
             : ConfigNames.LinkKinds.Parse(at["kind"], l.Kind, $"is not a supported link kind ({ConfigNames.LinkKinds.List})");
         if (kind == LinkKind.VhostUser)
         {
-            return VhostUserLinkValidator.Validate(at, name, l);
+            return VhostUserLinkValidator.Validate(at, name, l, daemonRunDir);
         }
 
         if (l.Mode is not null)
@@ -59,7 +59,8 @@ internal static partial class LinkValidator
             throw at["vectors"].Error($"{vectors} must be 2..64");
         }
 
-        IReadOnlyList<DeviceEntry> devices = Devices(at, l, name, role);
+        string runDir = PathRules.RunDir(at["runDir"], l.RunDir ?? daemonRunDir);
+        IReadOnlyList<DeviceEntry> devices = Devices(at, l, name, role, runDir);
         int queues = devices.Sum(d => d is ConsoleConfigEntry c ? 2 + (2 * c.Ports.Count) : 2);
         if (role == LinkRole.Device && queues + 1 > vectors)
         {
@@ -83,7 +84,7 @@ internal static partial class LinkValidator
 
         var link = new LinkConfig(name, kind, role, socket, window, vectors, devices)
         {
-            RunDir = PathRules.RunDir(at["runDir"], l.RunDir),
+            RunDir = runDir,
             WindowPath = mapped ? l.Path : null,
             Doorbell = doorbell,
             WindowOffset = (ulong)(l.Offset ?? 0),
@@ -125,7 +126,7 @@ internal static partial class LinkValidator
         return doorbell;
     }
 
-    private static List<DeviceEntry> Devices(ConfigKey at, LinkConfigFile l, string link, LinkRole role)
+    private static List<DeviceEntry> Devices(ConfigKey at, LinkConfigFile l, string link, LinkRole role, string runDir)
     {
         if (l.Devices is not { Count: > 0 })
         {
@@ -143,7 +144,7 @@ internal static partial class LinkValidator
         {
             ConfigKey dat = at["devices"][d];
             DeviceEntry dev = l.Devices[d].Type == "console"
-                ? ConsoleDeviceValidator.Validate(dat, l.Devices[d], link, l.RunDir ?? PathRules.DefaultRunDir)
+                ? ConsoleDeviceValidator.Validate(dat, l.Devices[d], link, runDir)
                 : new NetDeviceEntry(NetDeviceValidator.Validate(dat, l.Devices[d], role));
             if (!names.Add(dev.Name))
             {

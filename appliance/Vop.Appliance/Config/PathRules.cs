@@ -8,7 +8,7 @@ internal static class PathRules
     /// <summary>sockaddr_un.sun_path holds 108 bytes including the terminating NUL.</summary>
     public const int MaxSocketPathBytes = 107;
 
-    public const string DefaultRunDir = "/run/vop";
+    public const string DefaultRunDir = Hosting.RunDirectory.Default;
 
     public static string Socket(ConfigKey at, string socket) =>
         socket.StartsWith('/') && Encoding.UTF8.GetByteCount(socket) <= MaxSocketPathBytes

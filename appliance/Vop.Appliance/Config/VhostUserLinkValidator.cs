@@ -7,7 +7,7 @@ namespace Vop.Appliance.Config;
 /// </summary>
 internal static class VhostUserLinkValidator
 {
-    public static LinkConfig Validate(ConfigKey at, string name, LinkConfigFile l)
+    public static LinkConfig Validate(ConfigKey at, string name, LinkConfigFile l, string daemonRunDir)
     {
         if (l.Role is not null && (!ConfigNames.Roles.TryParse(l.Role, out LinkRole role) || role != LinkRole.Device))
         {
@@ -48,7 +48,7 @@ internal static class VhostUserLinkValidator
         var net = new NetDeviceEntry(NetDeviceValidator.Validate(device, l.Devices[0], LinkRole.Device));
         var link = new LinkConfig(name, LinkKind.VhostUser, LinkRole.Device, socket, 0, 0, [net])
         {
-            RunDir = PathRules.RunDir(at["runDir"], l.RunDir),
+            RunDir = PathRules.RunDir(at["runDir"], l.RunDir ?? daemonRunDir),
             VhostUserConnect = connect,
         };
         return LinkValidator.WithEnd(at, l, link);

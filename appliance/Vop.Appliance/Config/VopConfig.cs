@@ -8,6 +8,8 @@ public sealed class VopConfigFile
     public List<LinkConfigFile>? Links { get; set; }
 
     public MetricsConfigFile? Metrics { get; set; }
+
+    public string? RunDir { get; set; }
 }
 
 public sealed class MetricsConfigFile
@@ -75,7 +77,14 @@ public sealed class PortConfigFile
 }
 
 /// <summary>A validated configuration.</summary>
-public sealed record ApplianceConfig(string Path, IReadOnlyList<LinkConfig> Links, string? MetricsListen = "127.0.0.1:9465");
+public sealed record ApplianceConfig(string Path, IReadOnlyList<LinkConfig> Links, string? MetricsListen = "127.0.0.1:9465")
+{
+    /// <summary>The daemon's run directory: its control socket (RunDir/control/NAME.sock) and, unless a link says otherwise, its links' sockets.</summary>
+    public string RunDir { get; init; } = "/run/vop";
+
+    /// <summary>The daemon's name: the config file's name without .json (vop@host reads host.json).</summary>
+    public string Name => System.IO.Path.GetFileNameWithoutExtension(Path);
+}
 
 public enum LinkRole
 {

@@ -9,11 +9,22 @@ namespace Vop.Appliance.Hosting;
 public sealed class ApplianceState
 {
     private readonly IReadOnlyList<LinkService> _links;
+    private readonly ApplianceConfig _config;
 
-    public ApplianceState(IEnumerable<LinkService> links)
+    public ApplianceState(ApplianceConfig config, IEnumerable<LinkService> links)
     {
+        _config = config;
         _links = [.. links];
     }
+
+    /// <summary>What `vop status` shows of this daemon: who it is, then <see cref="Snapshot"/>.</summary>
+    public StatusDocument Status() => StatusDocument.From(Snapshot()) with
+    {
+        Daemon = _config.Name,
+        Pid = Environment.ProcessId,
+        Config = Path.GetFullPath(_config.Path),
+        Control = RunDirectory.ControlSocket(_config.RunDir, _config.Name),
+    };
 
     public MetricsSnapshot Snapshot()
     {

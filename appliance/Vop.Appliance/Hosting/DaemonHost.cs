@@ -35,7 +35,9 @@ public static class DaemonHost
             builder.Services.AddSingleton<IHostedService>(sp => sp.GetServices<LinkService>().ElementAt(index));
         }
 
-        builder.Services.AddSingleton(sp => new ApplianceState(sp.GetServices<LinkService>()));
+        builder.Services.AddSingleton(sp => new ApplianceState(config, sp.GetServices<LinkService>()));
+        // After the links (hosted services start in order): a request never sees a link half set up.
+        builder.Services.AddSingleton<IHostedService>(sp => new ControlServer(config, sp.GetRequiredService<ApplianceState>(), sp.GetServices<LinkService>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("vop.control")));
         if (config.MetricsListen is string listen)
         {
             // Registered after the links: hosted services start in order, so /metrics sees them set up.

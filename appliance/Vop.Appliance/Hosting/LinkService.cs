@@ -28,7 +28,7 @@ public sealed class LinkService : IHostedService, IDisposable
 
     /// <summary>Backends (TAPs, ports) and the link end in the order they were made; disposed last first.</summary>
     private readonly List<IDisposable> _owned = [];
-    private CaptureServer? _capture;
+    private CaptureStreamer? _capture;
     private ILinkSupervisor? _supervisor;
     private bool _disposed;
 
@@ -43,6 +43,9 @@ public sealed class LinkService : IHostedService, IDisposable
 
     /// <summary>Refusals, window repairs and contained faults of this link (metrics and status).</summary>
     public LinkCounters Counters => _counters;
+
+    /// <summary>Streams the link's net frames to `vop capture` (through the control socket); null without a net device or before start.</summary>
+    public CaptureStreamer? Capture => _capture;
 
     /// <summary>The link's supervisor, whatever its kind and role; null until <see cref="StartAsync"/> ran.</summary>
     public ILinkSupervisor? Supervisor => _supervisor;
@@ -68,7 +71,7 @@ public sealed class LinkService : IHostedService, IDisposable
                 .Concat(_owned.OfType<NetDriverBackend>().Select(b => b.Capture)).ToList();
             if (rings.Count > 0)
             {
-                _capture = new CaptureServer(Path.Combine(_config.RunDir, _config.Name, "capture.sock"), rings, _log);
+                _capture = new CaptureStreamer(rings, _log);
             }
         }
         catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or InvalidDataException)
@@ -265,5 +268,12 @@ public sealed class LinkService : IHostedService, IDisposable
         }
 
         _owned.Clear();
+
+        // The link's socket directories (RunDir/LINK) go with their sockets; a directory someone else
+        // put files in stays.
+        foreach (string dir in _config.Devices.OfType<ConsoleConfigEntry>().Select(c => c.RunDir).Append(_config.RunDir).Distinct())
+        {
+            RunDirectory.RemoveIfEmpty(Path.Combine(dir, _config.Name));
+        }
     }
 }

@@ -87,7 +87,7 @@ public sealed class MetricsHttpServer : IHostedService, IDisposable
                 break;
             case "/status.json":
                 r.ContentType = "application/json";
-                await JsonSerializer.SerializeAsync(r.OutputStream, StatusDocument.From(_state.Snapshot()), StatusDocument.Json).ConfigureAwait(false);
+                await JsonSerializer.SerializeAsync(r.OutputStream, _state.Status(), StatusDocument.Json).ConfigureAwait(false);
                 break;
             case "/":
                 r.ContentType = "text/html; charset=utf-8";
@@ -109,5 +109,17 @@ public sealed class MetricsHttpServer : IHostedService, IDisposable
         }
     }
 
-    public void Dispose() => _http.Close();
+    public void Dispose()
+    {
+        try
+        {
+            _http.Close();
+        }
+        catch (HttpListenerException)
+        {
+            // HttpListener.Close of a listener whose Start failed (address in use) binds again to remove its
+            // prefix and throws the same error; nothing is open to close. Seen as an unhandled exception
+            // masking the one-line start error of a daemon that failed to start.
+        }
+    }
 }

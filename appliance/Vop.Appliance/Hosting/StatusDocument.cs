@@ -8,6 +8,17 @@ namespace Vop.Appliance.Hosting;
 /// <summary>What /status.json and `vop status -j` carry: links, devices and per-queue counters (ethtool -S style keys).</summary>
 public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
 {
+    /// <summary>The daemon's name (its config file's name without .json).</summary>
+    public string? Daemon { get; init; }
+
+    public int? Pid { get; init; }
+
+    /// <summary>The config file the daemon runs.</summary>
+    public string? Config { get; init; }
+
+    /// <summary>The daemon's control socket.</summary>
+    public string? Control { get; init; }
+
     /// <summary>The document's JSON contract (snake_case keys, indented, nulls left out), generated at build time.</summary>
     public static JsonTypeInfo<StatusDocument> Json => StatusJson.Default.StatusDocument;
 
@@ -56,6 +67,12 @@ public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
                 RingErrorKindNames.All.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]))]) { Kind = l.Kind.Length > 0 ? l.Kind : null })]);
 }
 
+/// <summary>What `vop status -j` prints: every daemon it reached, each with its links.</summary>
+public sealed record StatusReport(IReadOnlyList<StatusDocument> Daemons)
+{
+    public static JsonTypeInfo<StatusReport> Json => StatusJson.Default.StatusReport;
+}
+
 /// <summary>
 /// Source-generated (de)serializer of <see cref="StatusDocument"/> for /status.json and `vop status`; no
 /// reflection, so the Native AOT build serializes exactly what the JIT build does.
@@ -65,4 +82,5 @@ public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
     WriteIndented = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(StatusDocument))]
+[JsonSerializable(typeof(StatusReport))]
 internal sealed partial class StatusJson : JsonSerializerContext;

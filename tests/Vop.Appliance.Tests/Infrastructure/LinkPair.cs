@@ -35,7 +35,7 @@ public sealed class LinkPair : IDisposable
         var cardDevices = new List<object> { cardIsDevice ? DeviceNet(CardTap) : DriverNet(CardTap) };
         if (consoleCommand is not null)
         {
-            hostDevices.Add(new { type = "console", name = "console0", end = "host", runDir = RunDir, ports = new[] { new { name = "console" }, new { name = "ssh" } } });
+            hostDevices.Add(new { type = "console", name = "console0", end = "host", ports = new[] { new { name = "console" }, new { name = "ssh" } } });
             cardDevices.Add(new
             {
                 type = "console", name = "console0", end = "card",
@@ -46,7 +46,7 @@ public sealed class LinkPair : IDisposable
         WindowFile = $"/dev/shm/vop-e2e-{Id}";
         Dictionary<string, object> Link(string name, bool device, string end, List<object> devices)
         {
-            var l = new Dictionary<string, object> { ["name"] = name, ["kind"] = kind, ["role"] = device ? "device" : "driver", ["end"] = end, ["runDir"] = RunDir, ["devices"] = devices };
+            var l = new Dictionary<string, object> { ["name"] = name, ["kind"] = kind, ["role"] = device ? "device" : "driver", ["end"] = end, ["devices"] = devices };
             if (kind == "loopback")
             {
                 l["socket"] = Socket;
@@ -64,8 +64,8 @@ public sealed class LinkPair : IDisposable
             return l;
         }
 
-        File.WriteAllText(HostConfig, JsonSerializer.Serialize(new { links = new[] { Link("card0", !cardIsDevice, "host", hostDevices) } }));
-        File.WriteAllText(CardConfig, JsonSerializer.Serialize(new { links = new[] { Link("host", cardIsDevice, "card", cardDevices) } }));
+        File.WriteAllText(HostConfig, JsonSerializer.Serialize(new { runDir = RunDir, links = new[] { Link("card0", !cardIsDevice, "host", hostDevices) } }));
+        File.WriteAllText(CardConfig, JsonSerializer.Serialize(new { runDir = RunDir, links = new[] { Link("host", cardIsDevice, "card", cardDevices) } }));
         foreach (string ns in new[] { HostNs, CardNs })
         {
             Run.Must(Run.In(null, "ip", "netns", "add", ns), "ip netns add");
@@ -88,7 +88,7 @@ public sealed class LinkPair : IDisposable
     /// <summary>The window file of a pci pair (removed on dispose).</summary>
     public string WindowFile { get; }
 
-    /// <summary>Where the host end puts its port sockets: RunDir/card0/PORT.sock.</summary>
+    /// <summary>Both daemons' run directory: control/(host|card).sock, card0/PORT.sock (the host's ports), host/ (the card's).</summary>
     public string RunDir => Path.Combine(Dir, "run");
 
     public string HostTap => "vh0";
