@@ -294,7 +294,8 @@ public sealed partial class NewcomerPathTests
 
         public void WaitForTour()
         {
-            _tmux.WaitFor(_window, new Regex("^Logs: ", RegexOptions.Multiline), TourTimeout, "the demo printed no tour");
+            Match end = _tmux.WaitFor(_window, new Regex("^(Logs: |demo-exit=)", RegexOptions.Multiline), TourTimeout, "the demo printed no tour");
+            Assert.True(end.Value == "Logs: ", $"the demo ended before its tour:\n{_tmux.Screen(_window)}");
             string screen = _tmux.Screen(_window);
             string tour = screen[screen.IndexOf("The demo keeps running until Ctrl-C", StringComparison.Ordinal)..];
             foreach (string line in tour.Split('\n').Skip(1))

@@ -91,8 +91,9 @@ public static partial class DemoRunner
             string shell = File.Exists("/bin/bash") ? "/bin/bash" : "/bin/sh";
             File.WriteAllText(Path.Combine(_dir, "host.json"), $$"""
                 {
+                  "runDir": "{{_runDir}}",
                   "links": [
-                    { "name": "card0", "kind": "loopback", "role": "device", "socket": "{{socket}}", "windowSize": "64M", "runDir": "{{_runDir}}",
+                    { "name": "card0", "kind": "loopback", "role": "device", "socket": "{{socket}}", "windowSize": "64M",
                       "devices": [ { "type": "net", "name": "net0", "tap": "vop-card0", "mac": "52:54:00:a1:b2:c3", "mtu": 1500 },
                                    { "type": "console", "name": "console0", "end": "host" } ] }
                   ]
@@ -100,8 +101,9 @@ public static partial class DemoRunner
                 """);
             File.WriteAllText(Path.Combine(_dir, "card.json"), $$"""
                 {
+                  "runDir": "{{_runDir}}",
                   "links": [
-                    { "name": "host", "kind": "loopback", "role": "driver", "socket": "{{socket}}", "runDir": "{{_runDir}}",
+                    { "name": "host", "kind": "loopback", "role": "driver", "socket": "{{socket}}",
                       "devices": [ { "type": "net", "name": "net0", "tap": "vop0" },
                                    { "type": "console", "name": "console0", "end": "card",
                                      "ports": [ { "name": "console", "command": [ "{{shell}}", "-l" ] }, { "name": "ssh", "connect": "127.0.0.1:22" } ] } ] }
