@@ -13,6 +13,59 @@ internal static class Shell
         return Path.GetFileNameWithoutExtension(process) == "dotnet" ? [process, dll] : [process];
     }
 
+    /// <summary>
+    /// How the user started vop, for commands the demo prints (copy-paste into a shell in the same directory):
+    /// the ./vop script as they typed it (it exports VOP_LAUNCHER="$0"), `vop` when the program is the one
+    /// PATH finds under that name, else the full path of the executable (and of vop.dll under dotnet).
+    /// </summary>
+    public static string Launcher()
+    {
+        string process = Environment.ProcessPath ?? "dotnet";
+        bool underDotnet = Path.GetFileNameWithoutExtension(process) == "dotnet";
+        string? script = Environment.GetEnvironmentVariable("VOP_LAUNCHER");
+        if (underDotnet && !string.IsNullOrEmpty(script) && File.Exists(script))
+        {
+            // Trusted only under dotnet: a native vop started from a shell the script left VOP_LAUNCHER in is not the script.
+            return SameFile(OnPath("vop"), script) ? "vop"
+                : script.Contains('/', StringComparison.Ordinal) ? Quote(script)
+                : "./" + Quote(script); // `bash vop demo`: a bare name that PATH would not find
+        }
+
+        if (!underDotnet)
+        {
+            return SameFile(OnPath("vop"), process) ? "vop" : Quote(process);
+        }
+
+        return string.Join(' ', Self().Select(Quote));
+    }
+
+    /// <summary>A word as a POSIX shell reads it back: as is when it holds only safe characters, else single-quoted.</summary>
+    public static string Quote(string word) =>
+        word.Length > 0 && word.All(c => char.IsAsciiLetterOrDigit(c) || "/._-+=:,@%".Contains(c, StringComparison.Ordinal))
+            ? word
+            : "'" + word.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    private static string? OnPath(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
+
+    private static bool SameFile(string? a, string b)
+    {
+        if (a is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            return Path.GetFullPath(new FileInfo(a).ResolveLinkTarget(true)?.FullName ?? a) == Path.GetFullPath(new FileInfo(b).ResolveLinkTarget(true)?.FullName ?? b);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     public static bool Exists(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin")
             .Split(':').Append("/usr/sbin").Append("/sbin")
