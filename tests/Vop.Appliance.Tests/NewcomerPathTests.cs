@@ -19,7 +19,7 @@ public sealed partial class NewcomerPathTests
     {
         Run.RequireRoot();
         var before = Leftovers.Snapshot();
-        using var tmux = new Tmux("newcomer", RepoRoot());
+        using var tmux = new Tmux("newcomer", Run.RepoRoot());
         DemoSession? demo = null;
         try
         {
@@ -65,7 +65,7 @@ public sealed partial class NewcomerPathTests
     {
         Run.RequireRoot();
         var before = Leftovers.Snapshot();
-        using var tmux = new Tmux("newcomer2", RepoRoot());
+        using var tmux = new Tmux("newcomer2", Run.RepoRoot());
         DemoSession? a = null;
         DemoSession? b = null;
         try
@@ -203,13 +203,13 @@ public sealed partial class NewcomerPathTests
     private static int s_windows;
 
     private static string CaptureFile(string line) => CaptureWrite().Match(line) is { Success: true } m
-        ? Path.GetFullPath(m.Groups[1].Value, RepoRoot())
+        ? Path.GetFullPath(m.Groups[1].Value, Run.RepoRoot())
         : throw new InvalidOperationException($"no -w FILE in `{line}`");
 
     /// <summary>Runs one line through bash in the repo root, as a user pasting it into a root shell there.</summary>
     private static (int Code, string Output) Bash(string line, TimeSpan timeout)
     {
-        var psi = new ProcessStartInfo("bash") { WorkingDirectory = RepoRoot(), RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo("bash") { WorkingDirectory = Run.RepoRoot(), RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(line);
         using var p = Process.Start(psi)!;
@@ -223,17 +223,6 @@ public sealed partial class NewcomerPathTests
         }
 
         return (p.ExitCode, o.Result + e.Result);
-    }
-
-    private static string RepoRoot()
-    {
-        string dir = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(dir, "vop.slnx")) || !File.Exists(Path.Combine(dir, "vop")))
-        {
-            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("the checkout's root (vop.slnx, ./vop) not found above the test assembly");
-        }
-
-        return dir;
     }
 
     [GeneratedRegex(@"-w (\S+)")]

@@ -5,6 +5,18 @@ namespace Vop.Appliance.Tests.Infrastructure;
 /// <summary>Runs programs for the end-to-end tests, optionally inside a network namespace.</summary>
 public static class Run
 {
+    /// <summary>The checkout's root (vop.slnx and the ./vop script), above the test assembly.</summary>
+    public static string RepoRoot()
+    {
+        string dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "vop.slnx")) || !File.Exists(Path.Combine(dir, "vop")))
+        {
+            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("the checkout's root (vop.slnx, ./vop) not found above the test assembly");
+        }
+
+        return dir;
+    }
+
     public static string VopDll => Path.Combine(AppContext.BaseDirectory, "vop.dll");
 
     public static string Dotnet => Environment.ProcessPath is string p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
