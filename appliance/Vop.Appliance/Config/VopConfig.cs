@@ -145,6 +145,12 @@ public sealed record LinkConfig(string Name, LinkKind Kind, LinkRole Role, strin
 
     /// <summary>vhost-user: vop connects to QEMU's socket (chardev server=on) instead of listening.</summary>
     public bool VhostUserConnect { get; init; }
+
+    /// <summary>
+    /// The link's entry as written (canonical JSON of its keys): a reload keeps a link whose entry did not
+    /// change running untouched, and restarts one whose entry did.
+    /// </summary>
+    public string Source { get; init; } = string.Empty;
 }
 
 /// <summary>A validated device of a link.</summary>

@@ -30,6 +30,7 @@ public sealed class LinkService : IHostedService, IDisposable
     private readonly List<IDisposable> _owned = [];
     private CaptureStreamer? _capture;
     private ILinkSupervisor? _supervisor;
+    private static long s_generations;
     private bool _disposed;
 
     public LinkService(LinkConfig config, ILoggerFactory logs)
@@ -40,6 +41,9 @@ public sealed class LinkService : IHostedService, IDisposable
     }
 
     public LinkConfig Config => _config;
+
+    /// <summary>This run of the link, unique in the process (metrics drop a restarted link's old series by it).</summary>
+    public long Generation { get; } = Interlocked.Increment(ref s_generations);
 
     /// <summary>Refusals, window repairs and contained faults of this link (metrics and status).</summary>
     public LinkCounters Counters => _counters;
