@@ -31,7 +31,8 @@ public sealed class NtbNotifier : IDisposable
     private NtbPeerState _state;
     private string? _why;
     private long _lagSince = -1;
-    private long _checkedAt = long.MinValue;
+    private long _checkedAt;
+    private bool _checkedOnce;
     private bool _matches;
     private string? _reported;
 
@@ -95,11 +96,12 @@ public sealed class NtbNotifier : IDisposable
             return false;
         }
 
-        if (nowMs - _checkedAt < CheckEveryMs)
+        if (_checkedOnce && nowMs - _checkedAt < CheckEveryMs)
         {
             return _matches;
         }
 
+        _checkedOnce = true;
         _checkedAt = nowMs;
         (uint, uint, uint, uint) spads = NtbHandshake.Read(_registers);
         if (!_haveLast || spads != _lastSpads || peer.Epoch != _lastPeerEpoch)
