@@ -218,7 +218,7 @@ public sealed class ConfigTests : IDisposable
         Assert.Contains("links[0].registers.scratchpads.count: 2 must be 4..256", Bad("\"count\": 16", "\"count\": 2"));
         Assert.Contains("links[0].registers.scratchpads.peer: overlaps registers.scratchpads.local", Bad("\"peer\": 1152", "\"peer\": 160"));
         Assert.Contains("links[0].registers.scratchpads.local: 130 (0x82) must be a multiple of 4", Bad("\"local\": 128", "\"local\": 130"));
-        Assert.Contains("links[0].registers.scratchpads: required", Bad(", \"scratchpads\": { \"local\": 128, \"peer\": 1152, \"count\": 16 }", string.Empty));
+        Assert.Contains("links[0].registers.scratchpads: required", Bad("\"scratchpads\": { \"local\": 128, \"peer\": 1152, \"count\": 16 }", "\"emulated\": false"));
         Assert.Contains("links[0].registers.doorbell.peerset: unknown key; did you mean peerSet?", Bad("\"peerSet\"", "\"peerset\""));
         Assert.Contains("links[0].registers.offset: the registers (0x0..0x4c0) overlap the window", Bad("/resource0", "/resource2"));
         Assert.Contains("links[0].registers: required with doorbell registers", RegistersMissing());
