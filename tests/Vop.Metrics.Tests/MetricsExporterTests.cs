@@ -122,7 +122,7 @@ public sealed class MetricsExporterTests
         Assert.Equal(1, samples["vop_peer_resets_total{link=\"host\",reason=\"link_down\"}"]);
         Assert.Equal(0, samples["vop_peer_resets_total{link=\"host\",reason=\"broken\"}"]);
         Assert.Equal(3, samples["vop_peer_refusals_total{link=\"host\",reason=\"extra_client\"}"]);
-        Assert.Equal(5, LinkCounters.Refusal.All.Count);
+        Assert.Equal(6, LinkCounters.Refusal.All.Count);
         foreach (string reason in LinkCounters.Refusal.All)
         {
             Assert.Equal(0, samples[$"vop_peer_refusals_total{{link=\"card\",reason=\"{reason}\"}}"]);
