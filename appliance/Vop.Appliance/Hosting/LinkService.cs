@@ -101,7 +101,9 @@ public sealed class LinkService : IHostedService, IDisposable
         if (_config.WindowPath is string windowPath)
         {
             // pci/ntb: the window is a file both ends map; the device side creates it if needed.
-            PciLinkEnd mapped = OpenMapped(windowPath, _config.WindowOffset, _config.WindowSize, deviceSide: true, _config.Vectors, vfioFunction: null);
+            // With the ivshmem doorbell (vop in a guest whose driver side is another guest) the BAR's PCI
+            // function is opened through VFIO, as on the driver side.
+            PciLinkEnd mapped = OpenMapped(windowPath, _config.WindowOffset, _config.WindowSize, deviceSide: true, _config.Vectors, IvshmemFunction(windowPath));
             _owned.Add(mapped);
             var polled = new DeviceSideLink(_config.Name, mapped, backends, _log, pollPresence: true, _counters);
             _supervisor = polled;
@@ -177,6 +179,11 @@ public sealed class LinkService : IHostedService, IDisposable
         }
     }
 
+    /// <summary>The PCI function (BDF) whose resource file <paramref name="path"/> is.</summary>
+    private static string PciFunctionOf(string path) => Path.GetFileName(Path.GetDirectoryName(path)!);
+
+    private string? IvshmemFunction(string path) => _config.Doorbell == DoorbellKind.Ivshmem ? PciFunctionOf(path) : null;
+
     private void StartVhostUser()
     {
         var backend = new NetDeviceBackend(((NetDeviceEntry)_config.Devices[0]).Options, _log);
@@ -224,7 +231,7 @@ public sealed class LinkService : IHostedService, IDisposable
             cancel.WaitHandle.WaitOne(100);
         }
 
-        PciLinkEnd end = OpenMapped(path, offset, size, deviceSide: false, vectors, ivshmem ? Path.GetFileName(Path.GetDirectoryName(path)!) : null);
+        PciLinkEnd end = OpenMapped(path, offset, size, deviceSide: false, vectors, ivshmem ? PciFunctionOf(path) : null);
         try
         {
             while (!end.PeerAttached)
