@@ -66,36 +66,42 @@ public static class IvshmemServerCommand
             stop.Set();
         });
 
-        SharedWindow memory;
+        using SharedWindow? memory = CreateMemory(bytes, out string? error);
+        if (memory is null)
+        {
+            return Refuse(error!);
+        }
+
+        using var server = new IvshmemServer(socket, memory.Fd!, vectors, log, maxPeers, localPeer: false);
         try
         {
-            memory = SharedWindow.CreateMemfd("vop-ivshmem", bytes);
+            server.Start();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Refuse($"cannot serve {socket}: {e.Message}");
+        }
+
+        log.LogInformation("serving {Socket}: {Size} of shared memory (sealed memfd), {Vectors} vectors, up to {MaxPeers} peers", socket, size, vectors, maxPeers);
+        stop.Wait();
+        log.LogInformation("stopping: {Peers} peer(s) connected, {Refused} refused", server.Peers.Count, server.RefusedPeers);
+
+        // Returning disposes the server (closes every client: QEMU sees the server gone; removes the socket), then the memory.
+        return 0;
+    }
+
+    private static SharedWindow? CreateMemory(ulong bytes, out string? error)
+    {
+        error = null;
+        try
+        {
+            return SharedWindow.CreateMemfd("vop-ivshmem", bytes);
         }
         catch (IOException e)
         {
-            return Refuse(e.Message);
+            error = e.Message;
+            return null;
         }
-
-        using (memory)
-        {
-            using var server = new IvshmemServer(socket, memory.Fd!, vectors, log, maxPeers, localPeer: false);
-            try
-            {
-                server.Start();
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                return Refuse($"cannot serve {socket}: {e.Message}");
-            }
-
-            log.LogInformation("serving {Socket}: {Size} of shared memory (sealed memfd), {Vectors} vectors, up to {MaxPeers} peers", socket, size, vectors, maxPeers);
-            stop.Wait();
-            log.LogInformation("stopping: {Peers} peer(s) connected, {Refused} refused", server.Peers.Count, server.RefusedPeers);
-
-            // Disposing closes every client (QEMU sees the server gone) and removes the socket.
-        }
-
-        return 0;
     }
 
     /// <summary>N, NK, NM or NG (binary units), a power of two from 1M to 1G; null otherwise.</summary>
