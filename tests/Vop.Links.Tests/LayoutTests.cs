@@ -17,6 +17,7 @@ public class LayoutTests
         Assert.Equal(0x30UL, WindowLayout.HeaderBufferSize);
         Assert.Equal(0x40UL, WindowLayout.DeviceSideState);
         Assert.Equal(0x80UL, WindowLayout.DriverSideState);
+        Assert.Equal((0x14UL, 0x10000u), (WindowLayout.SideIvshmemPeer, WindowLayout.IvshmemPeerKnown));
         Assert.Equal(0x1000UL, WindowLayout.TableOffset);
         Assert.Equal(0x1400UL, WindowLayout.Slot(1));
         Assert.Equal(0x1000UL + 0x100 + (3 * 0x20), WindowLayout.QueueEntry(0, 3));
