@@ -79,7 +79,7 @@ public sealed class IvshmemServerCommandTests : IDisposable
 
         using IvshmemClient a = IvshmemClient.Connect(Socket, Vectors, cancel.Token);
         using SharedWindow windowA = SharedWindow.MapFd(a.SharedMemory!, 0, 1UL << 20, "a");
-        for (int round = 0; round < 6; round++)
+        for (int round = 0; round < 8; round++)
         {
             var clock = Stopwatch.StartNew();
             using IvshmemClient b = IvshmemClient.Connect(Socket, Vectors, cancel.Token);
