@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using Vop.Appliance.Cli;
 using Vop.Appliance.Tests.Infrastructure;
-using Vop.Links.Doorbells;
 using Vop.Links.Ivshmem;
 using Vop.Links.Windows;
 
