@@ -16,6 +16,9 @@ namespace Vop.Links.Pci;
 /// MSI-X interrupts on eventfds; the poller then only watches the peer's heartbeat and keeps our own
 /// ivshmem id (IVPosition) published in our state block, so that a peer which is another guest knows whom
 /// to ring. A peer that publishes no id is peer 0: the host's ivshmem server, a loopback link's device side.
+/// Across an NTB with its register block given (<see cref="NtbNotifier"/>), ringing sets a bit of the NTB's
+/// peer doorbell register, the poller polls the own doorbell status register instead of the counters, and
+/// the peer is attached only while its scratchpads match too.
 /// </summary>
 public sealed class PciLinkEnd : ILinkEnd
 {
@@ -26,11 +29,12 @@ public sealed class PciLinkEnd : ILinkEnd
     private readonly EventFdDoorbell[] _local;
     private readonly VfioDevice? _ivshmem;
     private readonly uint _published;
+    private readonly NtbNotifier? _ntb;
     private readonly Thread _poller;
     private volatile bool _disposed;
     private volatile bool _attached;
 
-    public PciLinkEnd(SharedWindow window, bool deviceSide, int vectors, VfioDevice? ivshmem = null)
+    public PciLinkEnd(SharedWindow window, bool deviceSide, int vectors, VfioDevice? ivshmem = null, NtbNotifier? ntb = null)
     {
         if (vectors is < 2 or > WindowLayout.DoorbellCounters)
         {
@@ -44,6 +48,7 @@ public sealed class PciLinkEnd : ILinkEnd
         _toPeer = new Doorbell[vectors];
         _local = new EventFdDoorbell[vectors];
         _ivshmem = ivshmem;
+        _ntb = ntb;
         IReadOnlyList<EventFdDoorbell>? interrupts = null;
         ulong bar0 = 0;
         ulong peerState = deviceSide ? WindowLayout.DriverSideState : WindowLayout.DeviceSideState;
@@ -57,7 +62,8 @@ public sealed class PciLinkEnd : ILinkEnd
 
         for (int v = 0; v < vectors; v++)
         {
-            _toPeer[v] = ivshmem is null ? new WindowDoorbell(w, mine + (4UL * (ulong)v)) : new IvshmemRegisterDoorbell(ivshmem, bar0, w, peerState, v);
+            _toPeer[v] = ntb is not null ? ntb.NewPeerDoorbell(v)
+                : ivshmem is null ? new WindowDoorbell(w, mine + (4UL * (ulong)v)) : new IvshmemRegisterDoorbell(ivshmem, bar0, w, peerState, v);
             _local[v] = interrupts is null ? new EventFdDoorbell() : interrupts[v];
         }
 
@@ -110,6 +116,7 @@ public sealed class PciLinkEnd : ILinkEnd
         WindowAccessor w = Window.Accessor;
         ulong theirs = _deviceSide ? WindowLayout.DriverDoorbells : WindowLayout.DeviceDoorbells;
         ulong peerState = _deviceSide ? WindowLayout.DriverSideState : WindowLayout.DeviceSideState;
+        ulong ownState = _deviceSide ? WindowLayout.DeviceSideState : WindowLayout.DriverSideState;
         var seen = new uint[_local.Length];
         for (int v = 0; v < seen.Length; v++)
         {
@@ -121,7 +128,12 @@ public sealed class PciLinkEnd : ILinkEnd
         while (!_disposed)
         {
             bool rang = false;
-            for (int v = 0; v < seen.Length && _ivshmem is null; v++)
+            if (_ntb is not null)
+            {
+                rang = _ntb.Poll(_local);
+            }
+
+            for (int v = 0; v < seen.Length && _ivshmem is null && _ntb is null; v++)
             {
                 uint now = w.ReadU32Acquire(theirs + (4UL * (ulong)v));
                 if (now != seen[v])
@@ -132,7 +144,10 @@ public sealed class PciLinkEnd : ILinkEnd
                 }
             }
 
-            _attached = heartbeat.Alive(SideStateBlock.Read(w, peerState), Environment.TickCount64);
+            SideSnapshot peer = SideStateBlock.Read(w, peerState);
+            long nowMs = Environment.TickCount64;
+            bool alive = heartbeat.Alive(peer, nowMs);
+            _attached = _ntb is null ? alive : _ntb.PeerMatches(SideStateBlock.Read(w, ownState).Epoch, peer, alive, nowMs) && alive;
             if (rang)
             {
                 idle = 0;
@@ -168,6 +183,7 @@ public sealed class PciLinkEnd : ILinkEnd
         }
 
         _ivshmem?.Dispose();
+        _ntb?.Dispose();
         Window.Dispose();
     }
 }
