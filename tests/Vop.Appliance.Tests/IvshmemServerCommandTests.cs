@@ -119,7 +119,8 @@ public sealed class IvshmemServerCommandTests : IDisposable
                 Assert.Equal(0, fifth.Receive(new byte[64]));
             }
 
-            Assert.Contains("refused a client", Log, StringComparison.Ordinal);
+            // The log line is written by the console logger's own thread: give it a moment.
+            Assert.True(Run.WaitUntil(() => Log.Contains("refused a client", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), Log);
             Assert.True(Run.WaitUntil(() => more.All(m => m.PeerIds.Count == 3), TimeSpan.FromSeconds(10)), Log);
         }
         finally
