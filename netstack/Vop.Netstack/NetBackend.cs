@@ -22,12 +22,18 @@ public abstract class NetBackend : IDisposable
     private NetControlPump? _control;
 
     private protected NetBackend(string name, string tapName, int mtu, int pairs, ILogger log)
+        : this(name, tapName, TapDevice.OpenQueuesForLink(tapName, mtu, pairs), log)
+    {
+    }
+
+    /// <summary>Over given TAP queues (tests: frame pipes, on which the TAP-only settings are skipped); owns them.</summary>
+    private protected NetBackend(string name, string tapName, TapDevice[] taps, ILogger log)
     {
         Name = name;
         TapName = tapName;
         _log = log;
-        Taps = TapDevice.OpenQueuesForLink(tapName, mtu, pairs);
-        Cells = new NetQueueCells(pairs);
+        Taps = taps;
+        Cells = new NetQueueCells(taps.Length);
     }
 
     public string Name { get; }
@@ -74,6 +80,17 @@ public abstract class NetBackend : IDisposable
 
     private protected ILogger Log => _log;
 
+    /// <summary>Carrier, MTU, MAC and offloads exist on a TAP only; a frame pipe (tests) has none of them.</summary>
+    private protected bool IsTap => Tap.IsTap;
+
+    private void SetCarrier(bool on)
+    {
+        if (IsTap)
+        {
+            Tap.SetCarrier(on);
+        }
+    }
+
     /// <summary>Attaches the TAP queues of the first <paramref name="pairs"/> pairs and detaches the rest.</summary>
     private protected void AttachQueues(int pairs)
     {
@@ -94,7 +111,7 @@ public abstract class NetBackend : IDisposable
         }
 
         control?.Start();
-        Tap.SetCarrier(carrier);
+        SetCarrier(carrier);
         if (_log.IsEnabled(LogLevel.Information))
         {
             NetLog.Live(_log, TapName, NetFeatures.Describe(negotiated));
@@ -118,7 +135,7 @@ public abstract class NetBackend : IDisposable
             return;
         }
 
-        Tap.SetCarrier(false);
+        SetCarrier(false);
         _control?.Stop(); // first: it switches pairs and wakes the pumps
         foreach (NetPump p in pumps)
         {

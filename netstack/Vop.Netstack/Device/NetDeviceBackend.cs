@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Vop.Links.Devices;
 using Vop.Links.VhostUser;
+using Vop.Netstack.Tap;
 using Vop.Netstack.Virtio;
 
 namespace Vop.Netstack.Device;
@@ -18,6 +19,14 @@ public sealed class NetDeviceBackend : NetBackend, IDeviceBackend, IVhostUserDev
 
     public NetDeviceBackend(NetDeviceOptions options, ILogger log)
         : base(options.Name, options.Tap, options.Mtu, options.QueuePairs, log)
+    {
+        _options = options;
+        Stats = Cells.For(WindowQueueCount);
+    }
+
+    /// <summary>Over given TAP queues, one per pair (tests: frame pipes).</summary>
+    internal NetDeviceBackend(NetDeviceOptions options, TapDevice[] taps, ILogger log)
+        : base(options.Name, options.Tap, taps, log)
     {
         _options = options;
         Stats = Cells.For(WindowQueueCount);
@@ -82,7 +91,11 @@ public sealed class NetDeviceBackend : NetBackend, IDeviceBackend, IVhostUserDev
 
     private void StartPairs(DeviceQueueSet set, int pumps, PairGate? gate, NetControlPump? control)
     {
-        Tap.SetOffloads(NetFeatures.TapOffloadsTowardDriver(set.Negotiated));
+        if (IsTap)
+        {
+            Tap.SetOffloads(NetFeatures.TapOffloadsTowardDriver(set.Negotiated));
+        }
+
         AttachQueues(gate?.Active ?? pumps);
         var running = new NetPump[pumps];
         for (int p = 0; p < pumps; p++)

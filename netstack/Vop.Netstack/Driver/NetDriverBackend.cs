@@ -33,6 +33,15 @@ public sealed class NetDriverBackend : NetBackend, IDriverBackend
         Stats = Cells.For(2);
     }
 
+    /// <summary>Over given TAP queues, one per pair it may use (tests: frame pipes).</summary>
+    internal NetDriverBackend(NetDriverOptions options, TapDevice[] taps, ILogger log)
+        : base(options.Name, options.Tap, taps, log)
+    {
+        _options = options with { QueuePairs = taps.Length };
+        Cells = new NetQueueCells(MaxDataPairs);
+        Stats = Cells.For(2);
+    }
+
     private new NetQueueCells Cells { get; }
 
     /// <summary>Queues of the device as last laid out (2 before the first session).</summary>
@@ -82,13 +91,17 @@ public sealed class NetDriverBackend : NetBackend, IDriverBackend
             NetLog.MtuClamped(Log, TapName, mtu, TapDevice.MaxMtu);
             mtu = TapDevice.MaxMtu;
         }
-        if ((f & NetFeatures.Mac) != 0)
+        if (IsTap)
         {
-            Tap.SetMac(config.Mac);
+            if ((f & NetFeatures.Mac) != 0)
+            {
+                Tap.SetMac(config.Mac);
+            }
+
+            Tap.SetMtu(mtu);
+            Tap.SetOffloads(NetFeatures.TapOffloadsTowardDevice(f));
         }
 
-        Tap.SetMtu(mtu);
-        Tap.SetOffloads(NetFeatures.TapOffloadsTowardDevice(f));
         int pairs = 1;
         if (NetFeatures.HasMultiqueue(f))
         {
