@@ -70,6 +70,9 @@ public abstract class NetBackend : IDisposable
         }
     }
 
+    /// <summary>The running session's pumps, one per pair (tests read their allocation accounting).</summary>
+    internal IReadOnlyList<NetPump> Pumps => _pumps ?? [];
+
     /// <summary>The TAP's first queue: device-wide settings (carrier, MTU, MAC, offloads) go through it.</summary>
     private protected TapDevice Tap => Taps[0];
 

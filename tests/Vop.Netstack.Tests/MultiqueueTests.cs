@@ -47,6 +47,37 @@ public sealed class MultiqueueTests
     }
 
     [Fact]
+    public void TwoPairsPumpsOfBothRolesAllocateNothingInSteadyState()
+    {
+        using var rig = new MqRig(devicePairs: 2, driverPairs: 2);
+        NetPump[] pumps = [.. rig.Device.Pumps, .. rig.Driver.Pumps];
+        Assert.Equal(4, pumps.Length);
+        byte[][] down = [.. Enumerable.Range(0, 2).Select(p => Frames.WithHeader(Frames.PlainHeader(), Frames.Udp(1000, p)))];
+        byte[][] up = [.. Enumerable.Range(0, 2).Select(p => Frames.WithHeader(Frames.PlainHeader(), Frames.Udp(1200, 5 + p)))];
+        long rounds = 0;
+        while (pumps.Any(p => p.BusyLoops < 3000))
+        {
+            Assert.True(rounds++ < 100_000, $"busy loops {string.Join(",", pumps.Select(p => p.BusyLoops))} after {rounds} rounds");
+            for (int p = 0; p < 2; p++)
+            {
+                rig.HostPipes[p].Send(down[p]);
+                rig.CardPipes[p].Send(up[p]);
+                Assert.Equal(Frames.WithNumBuffers(down[p], 1), rig.CardPipes[p].Receive());
+                Assert.Equal(up[p], rig.HostPipes[p].Receive());
+            }
+        }
+
+        rig.Device.Stop();
+        rig.Driver.Stop();
+        foreach (NetPump p in pumps)
+        {
+            Assert.Null(p.Crash);
+            Assert.True(p.AllocatedAfterWarmup >= 0, "never warm");
+            Assert.Equal(0, p.AllocatedAfterWarmup);
+        }
+    }
+
+    [Fact]
     public void ADriverOfOnePairDeclinesMqAndOnlyPairZeroRuns()
     {
         using var rig = new MqRig(devicePairs: 2, driverPairs: 1);
