@@ -32,7 +32,7 @@ internal static class WindowSizing
         if (window < needed)
         {
             string need = string.Create(CultureInfo.InvariantCulture, $"{Math.Ceiling(needed * 10.0 / Min) / 10:0.#}M");
-            string formula = $"1M + 2 queues x queuePairs x queueSize x {FrameSizes.MaxCarvedBuffer >> 10} KiB per net device";
+            string formula = $"1M + 2 queues x {(nets.Any(n => n.QueuePairs > 1) ? "queuePairs x " : string.Empty)}queueSize x {FrameSizes.MaxCarvedBuffer >> 10} KiB per net device";
             throw at.Error(needed > Max
                 ? $"{text} is too small for the devices' buffers: they need {need} ({formula}), more than the largest window (1G); use fewer net devices or a smaller queueSize"
                 : $"{text} is too small for the devices' buffers: needs at least {Format(Math.Max(Min, BitOperations.RoundUpToPowerOf2(needed)))} (a power of two ≥ {need}: {formula})");
