@@ -5,10 +5,15 @@
 # Not a test: prints one name=value line per figure (jit_*, aot_*, veth_*) and rewrites the net.sh
 # section of docs/benchmarks.md. Needs root, iperf3, ping.
 #   tests/bench/net.sh [SECONDS_PER_IPERF_RUN]
+#   tests/bench/net.sh --pairs [SECONDS_PER_IPERF_RUN]   multiqueue: the same link with queuePairs 1 and 2 in
+#     one run (JIT build; iperf3 -P 4 each way, UDP 64-byte pps with 4 streams); rewrites the net.sh pairs
+#     section of docs/benchmarks.md.
 # VOP_BINARY=/abs/path/vop measures that native binary; otherwise artifacts/RID/vop, published first
 # when it is missing or older than the sources.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+MODE=full
+if [[ ${1:-} == --pairs ]]; then MODE=pairs; shift; fi
 T=${1:-10}
 [[ $(id -u) -eq 0 ]] || { echo "net.sh: needs root" >&2; exit 1; }
 for c in iperf3 ping ip; do command -v $c >/dev/null || { echo "net.sh: $c is missing" >&2; exit 1; }; done
@@ -28,12 +33,12 @@ cleanup() {
     rm -rf "$DIR"
 }
 trap cleanup EXIT
-if [[ -z ${VOP_BINARY:-} ]] && { [[ ! -x $AOT ]] || [[ -n $(find appliance netstack links metrics Directory.*.props \
+if [[ $MODE == full ]] && [[ -z ${VOP_BINARY:-} ]] && { [[ ! -x $AOT ]] || [[ -n $(find appliance netstack links metrics Directory.*.props \
         \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' \) -newer "$AOT" -not -path '*/obj/*' -not -path '*/bin/*' -print -quit) ]]; }; then
     echo "net.sh: publishing the native binary (deploy/publish.sh $RID) ..." >&2
     AOT=$(deploy/publish.sh $RID 2>"$DIR/publish.log") || { cat "$DIR/publish.log" >&2; exit 1; }
 fi
-[[ -x $AOT ]] || { echo "net.sh: no native vop at $AOT" >&2; exit 1; }
+[[ $MODE == pairs ]] || [[ -x $AOT ]] || { echo "net.sh: no native vop at $AOT" >&2; exit 1; }
 for ns in $ID-h $ID-c $ID-va $ID-vb; do ip netns add $ns; ip -n $ns link set lo up; done
 
 # Kernel baseline: veth between two namespaces.
@@ -78,6 +83,81 @@ median_ms() {
     for i in 1 2 3 4 5; do t0=$(date +%s%N); "$@" >/dev/null; times+=($(( ($(date +%s%N) - t0) / 1000000 ))); done
     printf '%s\n' "${times[@]}" | sort -n | sed -n 3p
 }
+
+# Multiqueue: one link (JIT build) brought up with queuePairs P, for P = 1 and 2 in the same run.
+pairs() {
+    local P=$1 win=64M; ((P == 1)) || win=128M
+    local key=""; ((P == 1)) || key=", \"queuePairs\": $P"
+    cat >"$DIR/p$P-host.json" <<JSON
+{ "links": [ { "name": "card0", "role": "device", "socket": "$DIR/p$P.sock", "windowSize": "$win",
+  "devices": [ { "type": "net", "tap": "vbh", "mac": "52:54:00:be:00:01", "mtu": 1500$key } ] } ] }
+JSON
+    cat >"$DIR/p$P-card.json" <<JSON
+{ "links": [ { "name": "host", "role": "driver", "socket": "$DIR/p$P.sock", "devices": [ { "type": "net", "tap": "vbc"$key } ] } ] }
+JSON
+    rm -f "$DIR/p$P.sock"
+    ip netns exec $ID-h "${JIT[@]}" run --config "$DIR/p$P-host.json" >"$DIR/p$P-host.log" 2>&1 & DEV=$!; PIDS+=($DEV)
+    for i in $(seq 2000); do [[ -S $DIR/p$P.sock ]] && break; sleep 0.005; done
+    ip netns exec $ID-c "${JIT[@]}" run --config "$DIR/p$P-card.json" >"$DIR/p$P-card.log" 2>&1 & DRV=$!; PIDS+=($DRV)
+    for i in $(seq 2000); do carrier $ID-c vbc && carrier $ID-h vbh && break; sleep 0.01; done
+    ip -n $ID-h addr add 10.180.0.1/24 dev vbh
+    ip -n $ID-c addr add 10.180.0.2/24 dev vbc
+    ping_ok $ID-h 10.180.0.2 || { echo "net.sh: $P-pair vop link did not come up" >&2; cat "$DIR"/p$P-*.log >&2; exit 1; }
+    local h2c c2h one pps
+    h2c=$(tcp $ID-h $ID-c 10.180.0.2 -P 4)
+    c2h=$(tcp $ID-c $ID-h 10.180.0.1 -P 4)
+    one=$(tcp $ID-h $ID-c 10.180.0.2)
+    ip netns exec $ID-c iperf3 -s -1 -B 10.180.0.2 >/dev/null 2>&1 & local s=$!
+    sleep 0.5
+    pps=$(ip netns exec $ID-h iperf3 -c 10.180.0.2 -u -l 64 -b 0 -t 5 -P 4 -J | python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]["sum"]; print("%.0f" % ((e["packets"]-e["lost_packets"])/e["seconds"]))')
+    wait $s 2>/dev/null || true
+    kill $DEV $DRV; wait $DEV $DRV 2>/dev/null || true
+    PIDS=()
+    cat >>"$DIR/figures" <<FIG
+pairs${P}_tcp_p4_host_to_card_gbps=$h2c
+pairs${P}_tcp_p4_card_to_host_gbps=$c2h
+pairs${P}_tcp_p1_host_to_card_gbps=$one
+pairs${P}_udp64_p4_host_to_card_pps=$pps
+FIG
+}
+if [[ $MODE == pairs ]]; then
+    : >"$DIR/figures"
+    pairs 1
+    pairs 2
+    echo "cpus=$(nproc)" >>"$DIR/figures"
+    echo "load_average_1min_at_end=$(cut -d' ' -f1 /proc/loadavg)" >>"$DIR/figures"
+    cat "$DIR/figures"
+    python3 - "$DIR/figures" "$T" <<'PY'
+import sys, re, datetime
+figs = open(sys.argv[1]).read().strip()
+f = dict(l.split("=", 1) for l in figs.splitlines())
+rows = [
+    ("TCP host → card, iperf3 -P 4, Gbit/s", "tcp_p4_host_to_card_gbps"),
+    ("TCP card → host, iperf3 -P 4, Gbit/s", "tcp_p4_card_to_host_gbps"),
+    ("TCP host → card, one stream, Gbit/s", "tcp_p1_host_to_card_gbps"),
+    ("UDP 64-byte packets/s, 4 streams", "udp64_p4_host_to_card_pps"),
+]
+table = "| | 1 pair | 2 pairs |\n|---|---|---|\n" + "\n".join(f"| {n} | {f['pairs1_'+k]} | {f['pairs2_'+k]} |" for n, k in rows)
+body = f"""<!-- net.sh pairs begin -->
+Command: `sudo tests/bench/net.sh --pairs {sys.argv[2]}` (run of {datetime.date.today()}; {f['cpus']} CPUs, 1-minute load
+average {f['load_average_1min_at_end']} at the end). The JIT build, one loopback link brought up with `queuePairs` 1, then
+2 (both ends), iperf3 runs of {sys.argv[2]} s.
+
+{table}
+
+```
+{figs}
+```
+<!-- net.sh pairs end -->"""
+doc = open("docs/benchmarks.md").read()
+if "<!-- net.sh pairs begin -->" in doc:
+    doc = re.sub(r"<!-- net.sh pairs begin -->.*<!-- net.sh pairs end -->", lambda m: body, doc, flags=re.S)
+else:
+    doc += "\n## Multiqueue: 1 vs 2 queue pairs (issue 14)\n\n" + body + "\n"
+open("docs/benchmarks.md", "w").write(doc)
+PY
+    exit 0
+fi
 
 VETH_H2C=$(tcp $ID-va $ID-vb 10.181.0.2)
 VETH_C2H=$(tcp $ID-vb $ID-va 10.181.0.1)
