@@ -39,7 +39,8 @@ public sealed class NetDeviceBackend : NetBackend, IDeviceBackend, IVhostUserDev
 
     public ulong OfferedFeatures => Pairs > 1 ? NetFeatures.Offered | NetFeatures.Multiqueue : NetFeatures.Offered;
 
-    public ulong VhostUserFeatures => NetFeatures.OfferedToVhostUser;
+    /// <summary>With several pairs also MQ: QEMU masks the guest's MQ with the back-end's (vhost_net.c user_feature_bits) and keeps CTRL_VQ itself.</summary>
+    public ulong VhostUserFeatures => Pairs > 1 ? NetFeatures.OfferedToVhostUser | NetFeatures.Mq : NetFeatures.OfferedToVhostUser;
 
     /// <summary>Over vhost-user the control queue stays in QEMU: the back-end serves the 2·N data queues.</summary>
     int IVhostUserDevice.QueueCount => 2 * Pairs;
