@@ -16,9 +16,10 @@ public sealed class LinkCounters
         public const string UnsafeWindowFile = "window_file";
         public const string BadHeader = "bad_header";
         public const string BadTable = "bad_table";
+        public const string BadScratchpad = "bad_scratchpad";
 
         /// <summary>Every reason, so each series exists (at 0) before the first refusal and alerts have data.</summary>
-        public static IReadOnlyList<string> All { get; } = [ExtraClient, UnsealedMemory, UnsafeWindowFile, BadHeader, BadTable];
+        public static IReadOnlyList<string> All { get; } = [ExtraClient, UnsealedMemory, UnsafeWindowFile, BadHeader, BadTable, BadScratchpad];
     }
 
     /// <summary>Window parts the device side repairs (label values).</summary>

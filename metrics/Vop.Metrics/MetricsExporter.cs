@@ -40,6 +40,13 @@ public sealed class MetricsExporter
     private readonly Counter _repairs;
     private readonly Counter _internalErrors;
 
+    /// <summary>Every collector labelled by link first, for <see cref="Forget"/>.</summary>
+    private readonly Collector<Counter.Child>[] _linkCounters;
+    private readonly Collector<Gauge.Child>[] _linkGauges;
+
+    /// <summary>The generation of each link exported so far (<see cref="LinkSeries.Generation"/>).</summary>
+    private readonly Dictionary<string, long> _generations = [];
+
     public MetricsExporter(Func<MetricsSnapshot> source)
     {
         _source = source;
@@ -68,6 +75,8 @@ public sealed class MetricsExporter
         _refusals = f.CreateCounter("vop_peer_refusals_total", "What a peer offered that vop refused, by reason: extra_client, unsealed_memory, window_file, bad_header, bad_table.", ["link", "reason"]);
         _repairs = f.CreateCounter("vop_window_repairs_total", "Device-owned window parts found overwritten and rewritten by the device side, by part: header, state, slot.", ["link", "part"]);
         _internalErrors = f.CreateCounter("vop_internal_errors_total", "Exceptions contained by a link's supervisor threads (a bug or unforeseen peer behaviour; the link carried on).", ["link"]);
+        _linkCounters = [_rxPackets, _txPackets, _rxBytes, _txBytes, _rxDrops, _txDrops, _batches, _notified, _suppressed, _doorbells, _ringErrors, _resets, _peerResets, _refusals, _repairs, _internalErrors];
+        _linkGauges = [_linkUp, _deviceStatus, _deviceLive, _deviceInfo, _occupancy, _peerEpoch];
         Gauge build = f.CreateGauge("vop_build_info", "vop build information.", ["version"]);
         build.WithLabels(Assembly.GetEntryAssembly()?.GetName().Version?.ToString() ?? "0").Set(1);
         Registry.AddBeforeCollectCallback(Update);
@@ -112,9 +121,47 @@ public sealed class MetricsExporter
         await stream.WriteAsync(bytes, cancel).ConfigureAwait(false);
     }
 
+    /// <summary>Drops every series of <paramref name="link"/>: it was removed, or restarted with fresh counters.</summary>
+    private void Forget(string link)
+    {
+        foreach (Collector<Counter.Child> c in _linkCounters)
+        {
+            foreach (string[] labels in c.GetAllLabelValues().Where(l => l.Length > 0 && l[0] == link).ToList())
+            {
+                c.RemoveLabelled(labels);
+            }
+        }
+
+        foreach (Collector<Gauge.Child> g in _linkGauges)
+        {
+            foreach (string[] labels in g.GetAllLabelValues().Where(l => l.Length > 0 && l[0] == link).ToList())
+            {
+                g.RemoveLabelled(labels);
+            }
+        }
+    }
+
     private void Update()
     {
         MetricsSnapshot s = _source();
+        lock (_generations)
+        {
+            foreach (string gone in _generations.Keys.Where(k => !s.Links.Any(l => l.Link == k)).ToList())
+            {
+                Forget(gone);
+                _generations.Remove(gone);
+            }
+
+            foreach (LinkSeries l in s.Links)
+            {
+                if (_generations.TryGetValue(l.Link, out long seen) && seen != l.Generation)
+                {
+                    Forget(l.Link);
+                }
+
+                _generations[l.Link] = l.Generation;
+            }
+        }
         foreach (QueueSeries q in s.Queues)
         {
             bool receive = q.Direction == "receive";

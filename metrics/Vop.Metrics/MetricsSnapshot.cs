@@ -8,6 +8,12 @@ public sealed record QueueSeries(string Link, string Device, string Queue, strin
 /// <summary>A link's state at scrape time.</summary>
 public sealed record LinkSeries(string Link, string Role, bool Up, long Resets)
 {
+    /// <summary>
+    /// Which run of the link this is: a reload that restarts or re-adds a link gives it a new generation, and
+    /// the exporter drops the old run's series so the new counters, starting from 0, are not hidden behind them.
+    /// </summary>
+    public long Generation { get; init; }
+
     /// <summary>The peer's current epoch (changes on every peer start); 0 while no peer is seen.</summary>
     public uint PeerEpoch { get; init; }
 

@@ -203,6 +203,55 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void NtbRegistersNameEveryKey()
+    {
+        const string ntb = """
+            { "links": [ { "name": "peer", "kind": "ntb", "role": "device", "path": "/sys/bus/pci/devices/0000:03:00.1/resource2", "windowSize": "64M",
+                "registers": { "path": "/sys/bus/pci/devices/0000:03:00.1/resource0", "offset": 0,
+                  "doorbell": { "peerSet": 100, "status": 96, "mask": 104, "width": 16, "bits": 15 },
+                  "scratchpads": { "local": 128, "peer": 1152, "count": 16 } },
+                "devices": [ { "type": "net", "tap": "vn0", "mac": "52:54:00:12:34:60" } ] } ] }
+            """;
+        LinkConfig l = Assert.Single(ConfigLoader.Parse("vop.json", ntb).Links);
+        Assert.Equal(DoorbellKind.Registers, l.Doorbell);
+        Vop.Links.Pci.NtbRegisterFile r = Assert.IsType<Vop.Links.Pci.NtbRegisterFile>(l.Registers);
+        Assert.Equal("/sys/bus/pci/devices/0000:03:00.1/resource0", r.Path);
+        Assert.Equal(new Vop.Links.Pci.NtbRegisterLayout(100, 96, 104, 16, 15, 128, 1152, 16, Emulated: false), r.Layout);
+        Assert.Equal(DoorbellKind.Registers, ConfigLoader.Parse("vop.json", ntb.Replace("\"windowSize\"", "\"doorbell\": \"registers\", \"windowSize\"", StringComparison.Ordinal)).Links[0].Doorbell);
+
+        string Bad(string from, string to) => Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", ntb.Replace(from, to, StringComparison.Ordinal))).Message;
+        Assert.Contains("links[0].registers: only ntb links have a register block (doorbell and scratchpad registers); this link is pci", Bad("\"ntb\"", "\"pci\""));
+        Assert.Contains("links[0].doorbell: 'poll': a link with registers rings the NTB's doorbell registers", Bad("\"windowSize\"", "\"doorbell\": \"poll\", \"windowSize\""));
+        Assert.Contains("links[0].registers.path: 'resource0' must be an absolute path", Bad("\"/sys/bus/pci/devices/0000:03:00.1/resource0\"", "\"resource0\""));
+        Assert.Contains("links[0].registers.path: required", Bad("\"path\": \"/sys/bus/pci/devices/0000:03:00.1/resource0\", ", string.Empty));
+        Assert.Contains("links[0].registers.offset: -4 must not be negative", Bad("\"offset\": 0,", "\"offset\": -4,"));
+        Assert.Contains("links[0].registers.doorbell.width: 8 must be 16, 32 or 64", Bad("\"width\": 16", "\"width\": 8"));
+        Assert.Contains("links[0].registers.doorbell.bits: 17 must be 1..16", Bad("\"bits\": 15", "\"bits\": 17"));
+        Assert.Contains("links[0].registers.doorbell.peerSet: 101 (0x65) must be a multiple of 2", Bad("\"peerSet\": 100", "\"peerSet\": 101"));
+        Assert.Contains("links[0].registers.doorbell.status: required", Bad("\"status\": 96, ", string.Empty));
+        Assert.Contains("links[0].registers.doorbell.status: overlaps registers.doorbell.peerSet", Bad("\"status\": 96", "\"status\": 100"));
+        Assert.Contains("links[0].registers.doorbell.peerSet: 16777216 must be 0..16777215", Bad("\"peerSet\": 100", "\"peerSet\": 16777216"));
+        Assert.Contains("links[0].registers.scratchpads.count: 2 must be 4..256", Bad("\"count\": 16", "\"count\": 2"));
+        Assert.Contains("links[0].registers.scratchpads.peer: overlaps registers.scratchpads.local", Bad("\"peer\": 1152", "\"peer\": 160"));
+        Assert.Contains("links[0].registers.scratchpads.local: 130 (0x82) must be a multiple of 4", Bad("\"local\": 128", "\"local\": 130"));
+        Assert.Contains("links[0].registers.scratchpads: required", Bad("\"scratchpads\": { \"local\": 128, \"peer\": 1152, \"count\": 16 }", "\"emulated\": false"));
+        Assert.Contains("links[0].registers.doorbell.peerset: unknown key; did you mean peerSet?", Bad("\"peerSet\"", "\"peerset\""));
+        Assert.Contains("links[0].registers.offset: the registers (0x0..0x4c0) overlap the window", Bad("/resource0", "/resource2"));
+        Assert.Contains("links[0].registers: required with doorbell registers", RegistersMissing());
+
+        string RegistersMissing()
+        {
+            const string plain = """
+                { "links": [ { "name": "peer", "kind": "ntb", "role": "device", "path": "/dev/shm/w", "windowSize": "64M", "doorbell": "registers",
+                    "devices": [ { "type": "net", "tap": "vn0", "mac": "52:54:00:12:34:60" } ] } ] }
+                """;
+            string e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", plain)).Message;
+            Assert.Contains("links[0].doorbell: registers: only ntb links", Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", plain.Replace("\"ntb\"", "\"pci\"", StringComparison.Ordinal))).Message);
+            return e;
+        }
+    }
+
+    [Fact]
     public void DriverRoleRefusesWhatTheDeviceSideDecides()
     {
         string text = Good.Replace("\"role\": \"device\"", "\"role\": \"driver\"", StringComparison.Ordinal);

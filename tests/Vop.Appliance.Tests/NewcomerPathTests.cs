@@ -209,20 +209,8 @@ public sealed partial class NewcomerPathTests
     /// <summary>Runs one line through bash in the repo root, as a user pasting it into a root shell there.</summary>
     private static (int Code, string Output) Bash(string line, TimeSpan timeout)
     {
-        var psi = new ProcessStartInfo("bash") { WorkingDirectory = Run.RepoRoot(), RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(line);
-        using var p = Process.Start(psi)!;
-        Task<string> o = p.StandardOutput.ReadToEndAsync();
-        Task<string> e = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout))
-        {
-            p.Kill(entireProcessTree: true);
-            p.WaitForExit();
-            return (-1, o.Result + e.Result + $"\n(timed out after {timeout.TotalSeconds:F0}s: it should end by itself)");
-        }
-
-        return (p.ExitCode, o.Result + e.Result);
+        (int code, string output, string err) = Run.InDirectory(Run.RepoRoot(), timeout, "bash", "-c", line);
+        return (code, output + err);
     }
 
     [GeneratedRegex(@"-w (\S+)")]

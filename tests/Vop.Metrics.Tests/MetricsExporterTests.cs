@@ -17,6 +17,30 @@ public sealed class MetricsExporterTests
     private static readonly string[] s_dropReasons = ["ring_full", "bad_hdr", "oversize", "no_buffer"];
 
     [Fact]
+    public async Task ALinkRestartedOrRemovedByAReloadDropsItsOldSeries()
+    {
+        const string Series = "vop_receive_packets_total{link=\"b\",device=\"net0\",queue=\"rx0\"}";
+        MetricsSnapshot Snapshot(long generation, long packets, bool withB) => new(
+            [new LinkSeries("a", "device", true, 0) { Generation = 1 }, .. withB ? [new LinkSeries("b", "device", true, 0) { Generation = generation }] : Array.Empty<LinkSeries>()],
+            [],
+            [new QueueSeries("a", "net0", "rx0", "receive", new QueueStats("rx0", s_dropReasons) { Packets = 7 }),
+             .. withB ? [new QueueSeries("b", "net0", "rx0", "receive", new QueueStats("rx0", s_dropReasons) { Packets = packets })] : Array.Empty<QueueSeries>()]);
+        MetricsSnapshot current = Snapshot(1, 100, withB: true);
+        var exporter = new MetricsExporter(() => current);
+        Assert.Equal(100, Samples(await Scrape(exporter))[Series]);
+
+        // Restarted: a new generation whose counters start again from 0 is exported as it is, not held at 100.
+        current = Snapshot(2, 5, withB: true);
+        Assert.Equal(5, Samples(await Scrape(exporter))[Series]);
+
+        // Removed: none of its series remain; the other link's are untouched.
+        current = Snapshot(2, 5, withB: false);
+        string text = await Scrape(exporter);
+        Assert.DoesNotContain("link=\"b\"", text);
+        Assert.Equal(7, Samples(text)["vop_receive_packets_total{link=\"a\",device=\"net0\",queue=\"rx0\"}"]);
+    }
+
+    [Fact]
     public async Task TextOutputCarriesEveryQueueAndLinkWithItsLabels()
     {
         var rx = new QueueStats("rx0", s_dropReasons) { Packets = 5, Bytes = 7000, Batches = 3, NotificationsSent = 2, NotificationsSuppressed = 1, DoorbellsReceived = 4, Occupancy = 9 };
@@ -98,7 +122,7 @@ public sealed class MetricsExporterTests
         Assert.Equal(1, samples["vop_peer_resets_total{link=\"host\",reason=\"link_down\"}"]);
         Assert.Equal(0, samples["vop_peer_resets_total{link=\"host\",reason=\"broken\"}"]);
         Assert.Equal(3, samples["vop_peer_refusals_total{link=\"host\",reason=\"extra_client\"}"]);
-        Assert.Equal(5, LinkCounters.Refusal.All.Count);
+        Assert.Equal(6, LinkCounters.Refusal.All.Count);
         foreach (string reason in LinkCounters.Refusal.All)
         {
             Assert.Equal(0, samples[$"vop_peer_refusals_total{{link=\"card\",reason=\"{reason}\"}}"]);

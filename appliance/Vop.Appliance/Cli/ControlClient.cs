@@ -26,13 +26,16 @@ internal static class ControlClient
     /// <param name="Stale">The socket is left from a daemon that stopped (nobody listens).</param>
     public readonly record struct Answer(Socket? Socket, string? Error, bool Stale);
 
-    public static Answer Request(string path, string request)
+    public static Answer Request(string path, string request) => Request(path, request, TimeSpan.FromSeconds(5));
+
+    /// <summary>As <see cref="Request(string, string)"/>, letting the daemon take <paramref name="answerWithin"/> to answer (a reload starts and stops links).</summary>
+    public static Answer Request(string path, string request, TimeSpan answerWithin)
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
             socket.Connect(new UnixDomainSocketEndPoint(path));
-            socket.ReceiveTimeout = 5000;
+            socket.ReceiveTimeout = (int)answerWithin.TotalMilliseconds;
             ControlProtocol.WriteLine(socket, request);
             string? line = ControlProtocol.ReadLine(socket);
             if (line == ControlProtocol.Ok)
@@ -44,6 +47,7 @@ internal static class ControlClient
 
             return new Answer(null, line is null ? "the daemon closed without an answer"
                 : line.StartsWith(ControlProtocol.ErrorPrefix, StringComparison.Ordinal) ? line[ControlProtocol.ErrorPrefix.Length..]
+                : line.StartsWith(ControlProtocol.ConfigErrorPrefix, StringComparison.Ordinal) ? line
                 : $"unexpected answer '{line}'", false);
         }
         catch (SocketException e)
@@ -52,7 +56,7 @@ internal static class ControlClient
             {
                 SocketError.ConnectionRefused or SocketError.AddressNotAvailable => new Answer(null, $"{path} is left from a daemon that stopped", true),
                 SocketError.AccessDenied => new Answer(null, $"{path}: permission denied (control sockets are 0600: run as the daemon's user or root)", false),
-                SocketError.TimedOut => new Answer(null, $"{path}: the daemon did not answer within 5 s", false),
+                SocketError.TimedOut => new Answer(null, $"{path}: the daemon did not answer within {answerWithin.TotalSeconds:F0} s", false),
                 _ => new Answer(null, $"{path}: {e.Message}", false),
             };
         }

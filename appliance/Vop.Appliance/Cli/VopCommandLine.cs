@@ -69,15 +69,14 @@ public static class VopCommandLine
         var intervalOption = new Option<double>("--interval") { Description = "seconds between the two samples for rates", HelpName = "SECONDS", DefaultValueFactory = _ => 1.0 };
         var nameArgument = new Argument<string?>("NAME") { Description = "only this daemon (config file name) or link", Arity = ArgumentArity.ZeroOrOne };
         var status = new Command("status", "every running daemon's links, devices and per-queue counters with live rates") { nameArgument, jsonOption, runDirOption, urlOption, intervalOption };
-        // An optional argument takes a misspelled option ("--jsn") as its value: refuse it as the option it meant.
-        nameArgument.Validators.Add(r =>
-        {
-            if (r.Tokens is [{ Value: string t }] && t.StartsWith('-'))
-            {
-                r.AddError($"unknown option '{t}'{DidYouMean(t, status.Options.SelectMany(o => o.Aliases.Prepend(o.Name)))}");
-            }
-        });
+        RefuseOptionLike(nameArgument, status);
         status.SetAction(p => StatusCommand.Run(p.GetValue(runDirOption)!, p.GetValue(nameArgument), p.GetValue(urlOption), p.GetValue(jsonOption), Math.Clamp(p.GetValue(intervalOption), 0.1, 60)));
+
+        var reloadName = new Argument<string?>("NAME") { Description = "the daemon (its config file's name); needed when several run", Arity = ArgumentArity.ZeroOrOne };
+        var reloadConfig = new Option<string?>("--config", "-c") { Description = "the daemon's config file: validated here first, names the daemon and its run directory (the unit's ExecReload)", HelpName = "FILE" };
+        var reload = new Command("reload", "make a running daemon read its config again: links added, removed or restarted, the rest untouched") { reloadName, reloadConfig, runDirOption };
+        RefuseOptionLike(reloadName, reload);
+        reload.SetAction(p => ReloadCommand.Run(p.GetValue(reloadName), p.GetValue(reloadConfig), p.GetValue(runDirOption)!));
 
         var writeOption = new Option<string>("-w", "--write") { Description = "pcap file to write", HelpName = "FILE", Required = true };
         var queueFilter = new Option<string?>("--queue") { Description = "only this queue (rx0: device to driver, tx0: driver to device)", HelpName = "QUEUE" };
@@ -94,7 +93,7 @@ public static class VopCommandLine
             p.GetValue(durationLimit),
             p.GetValue(verboseOption)));
 
-        return new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, status, capture, demo, consoleCommand, sshProxy };
+        return new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, reload, status, capture, demo, consoleCommand, sshProxy };
     }
 
     private static int Refuse(RootCommand root, ParseResult result)
@@ -126,6 +125,15 @@ public static class VopCommandLine
         Console.Error.WriteLine($"{who}: {what} (see {who} --help)");
         return UsageError;
     }
+
+    /// <summary>An optional argument takes a misspelled option ("--jsn") as its value: refuse it as the option it meant.</summary>
+    private static void RefuseOptionLike(Argument<string?> argument, Command command) => argument.Validators.Add(r =>
+    {
+        if (r.Tokens is [{ Value: string t }] && t.StartsWith('-'))
+        {
+            r.AddError($"unknown option '{t}'{DidYouMean(t, command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)))}");
+        }
+    });
 
     private static string DidYouMean(string word, IEnumerable<string> known) =>
         ConfigSchema.Nearest(word, known) is string near ? $"; did you mean {near}?" : string.Empty;

@@ -15,4 +15,5 @@ namespace Vop.Appliance.Config;
     ReadCommentHandling = JsonCommentHandling.Skip,
     AllowTrailingCommas = false)]
 [JsonSerializable(typeof(VopConfigFile))]
+[JsonSerializable(typeof(LinkConfigFile))]
 internal sealed partial class ConfigJson : JsonSerializerContext;

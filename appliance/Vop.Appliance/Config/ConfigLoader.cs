@@ -34,7 +34,10 @@ public static class ConfigLoader
         for (int i = 0; i < links.Count; i++)
         {
             ConfigKey at = root["links"][i];
-            LinkConfig link = LinkValidator.Validate(at, links[i], runDir);
+            LinkConfig link = LinkValidator.Validate(at, links[i], runDir) with
+            {
+                Source = System.Text.Json.JsonSerializer.Serialize(links[i], ConfigJson.Default.LinkConfigFile),
+            };
             if (!names.Add(link.Name))
             {
                 throw at["name"].Error($"'{link.Name}' is used by another link");

@@ -10,7 +10,7 @@ public static class ConfigNames
 
     public static NameTable<LinkRole> Roles { get; } = new((LinkRole.Device, "device"), (LinkRole.Driver, "driver"));
 
-    public static NameTable<DoorbellKind> Doorbells { get; } = new((DoorbellKind.EventFd, "eventfd"), (DoorbellKind.Poll, "poll"), (DoorbellKind.Ivshmem, "ivshmem"));
+    public static NameTable<DoorbellKind> Doorbells { get; } = new((DoorbellKind.EventFd, "eventfd"), (DoorbellKind.Poll, "poll"), (DoorbellKind.Ivshmem, "ivshmem"), (DoorbellKind.Registers, "registers"));
 
     public static NameTable<ConsoleEnd> Ends { get; } = new((ConsoleEnd.Host, "host"), (ConsoleEnd.Card, "card"));
 

@@ -22,6 +22,7 @@ internal static partial class LinkValidator
 
         LinkKind kind = l.Kind is null ? LinkKind.Loopback
             : ConfigNames.LinkKinds.Parse(at["kind"], l.Kind, $"is not a supported link kind ({ConfigNames.LinkKinds.List})");
+        NtbRegistersValidator.OnlyNtb(at, kind, l);
         if (kind == LinkKind.VhostUser)
         {
             return VhostUserLinkValidator.Validate(at, name, l, daemonRunDir);
@@ -87,11 +88,18 @@ internal static partial class LinkValidator
             throw at["offset"].Error($"{l.Offset} must not be negative");
         }
 
+        Vop.Links.Pci.NtbRegisterFile? registers = null;
+        if (mapped)
+        {
+            (doorbell, registers) = NtbRegistersValidator.Validate(at, l, doorbell, l.Path!, (ulong)(l.Offset ?? 0), window);
+        }
+
         var link = new LinkConfig(name, kind, role, socket, window, vectors, devices)
         {
             RunDir = runDir,
             WindowPath = mapped ? l.Path : null,
             Doorbell = doorbell,
+            Registers = registers,
             WindowOffset = (ulong)(l.Offset ?? 0),
         };
         return WithEnd(at, l, link);
@@ -117,7 +125,7 @@ internal static partial class LinkValidator
 
         DoorbellKind doorbell = l.Doorbell is null ? DoorbellKind.Poll
             : ConfigNames.Doorbells.TryParse(l.Doorbell, out DoorbellKind d) && d != DoorbellKind.EventFd ? d
-            : throw at["doorbell"].Error($"'{l.Doorbell}' must be poll or ivshmem");
+            : throw at["doorbell"].Error($"'{l.Doorbell}' must be poll or ivshmem (or registers, on an ntb link with a register block)");
         if (doorbell == DoorbellKind.Ivshmem && !IvshmemBar().IsMatch(windowFile))
         {
             throw at["path"].Error($"doorbell ivshmem maps an ivshmem BAR2: /sys/bus/pci/devices/DDDD:BB:DD.F/resource2, not '{windowFile}'");

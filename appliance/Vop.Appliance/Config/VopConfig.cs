@@ -43,7 +43,45 @@ public sealed class LinkConfigFile
 
     public string? Mode { get; set; }
 
+    public RegistersConfigFile? Registers { get; set; }
+
     public List<DeviceConfigFile>? Devices { get; set; }
+}
+
+/// <summary>ntb: the NTB's register BAR (docs/operations.md, "An NTB pair").</summary>
+public sealed class RegistersConfigFile
+{
+    public string? Path { get; set; }
+
+    public long? Offset { get; set; }
+
+    public bool? Emulated { get; set; }
+
+    public DoorbellRegistersConfigFile? Doorbell { get; set; }
+
+    public ScratchpadsConfigFile? Scratchpads { get; set; }
+}
+
+public sealed class DoorbellRegistersConfigFile
+{
+    public long? PeerSet { get; set; }
+
+    public long? Status { get; set; }
+
+    public long? Mask { get; set; }
+
+    public int? Width { get; set; }
+
+    public int? Bits { get; set; }
+}
+
+public sealed class ScratchpadsConfigFile
+{
+    public long? Local { get; set; }
+
+    public long? Peer { get; set; }
+
+    public int? Count { get; set; }
 }
 
 public sealed class DeviceConfigFile
@@ -121,6 +159,9 @@ public enum DoorbellKind
 
     /// <summary>pci/ntb inside a VM: an ivshmem BAR0 Doorbell register and MSI-X through VFIO.</summary>
     Ivshmem,
+
+    /// <summary>ntb: the NTB's doorbell registers (peer set, status polled) and scratchpads, from <see cref="LinkConfig.Registers"/>.</summary>
+    Registers,
 }
 
 public static class LinkKindRules
@@ -145,8 +186,17 @@ public sealed record LinkConfig(string Name, LinkKind Kind, LinkRole Role, strin
     /// <summary>pci/ntb: poll (window counters) or ivshmem (BAR0 Doorbell register + MSI-X through VFIO, inside a VM); else eventfd.</summary>
     public DoorbellKind Doorbell { get; init; } = DoorbellKind.EventFd;
 
+    /// <summary>ntb with doorbell registers: the register BAR file, where in it, and the registers' offsets.</summary>
+    public Vop.Links.Pci.NtbRegisterFile? Registers { get; init; }
+
     /// <summary>vhost-user: vop connects to QEMU's socket (chardev server=on) instead of listening.</summary>
     public bool VhostUserConnect { get; init; }
+
+    /// <summary>
+    /// The link's entry as written (canonical JSON of its keys): a reload keeps a link whose entry did not
+    /// change running untouched, and restarts one whose entry did.
+    /// </summary>
+    public string Source { get; init; } = string.Empty;
 }
 
 /// <summary>A validated device of a link.</summary>

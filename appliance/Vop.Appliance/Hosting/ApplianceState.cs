@@ -8,13 +8,13 @@ namespace Vop.Appliance.Hosting;
 /// <summary>Reads every link's state and statistics cells for the exporter and for `vop status`.</summary>
 public sealed class ApplianceState
 {
-    private readonly IReadOnlyList<LinkService> _links;
+    private readonly LinkSet _links;
     private readonly ApplianceConfig _config;
 
-    public ApplianceState(ApplianceConfig config, IEnumerable<LinkService> links)
+    public ApplianceState(ApplianceConfig config, LinkSet links)
     {
         _config = config;
-        _links = [.. links];
+        _links = links;
     }
 
     /// <summary>What `vop status` shows of this daemon: who it is, then <see cref="Snapshot"/>.</summary>
@@ -31,13 +31,14 @@ public sealed class ApplianceState
         var links = new List<LinkSeries>();
         var devices = new List<DeviceSeries>();
         var queues = new List<QueueSeries>();
-        foreach (LinkService service in _links)
+        foreach (LinkService service in _links.Current)
         {
             LinkConfig c = service.Config;
             bool deviceSideIsHost = (c.Role == LinkRole.Device) == (c.End == ConsoleEnd.Host);
             var series = new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), false, 0)
             {
                 Kind = c.Kind.Name(),
+                Generation = service.Generation,
                 Refusals = service.Counters.Refusals,
                 Repairs = service.Counters.Repairs,
                 InternalErrors = service.Counters.InternalErrors,

@@ -5,16 +5,21 @@ namespace Vop.Appliance.Hosting;
 
 /// <summary>
 /// The control socket's protocol (docs/operations.md, "Control socket"): the client sends one request line,
-/// <c>status</c> or <c>capture LINK</c>; the daemon answers one line, <c>ok</c> or <c>error WHAT</c>, then
-/// the body: the status document (JSON, then the daemon closes) or the capture record stream (until the
-/// client closes). Lines are read a byte at a time so nothing of the body is consumed with them.
+/// <c>status</c>, <c>capture LINK</c> or <c>reload</c>; the daemon answers one line, <c>ok</c>,
+/// <c>error WHAT</c> or (reload) <c>config-error WHAT</c>, then the body: the status document (JSON, then the
+/// daemon closes), the capture record stream (until the client closes), or one line saying what the reload
+/// changed. Lines are read a byte at a time so nothing of the body is consumed with them.
 /// </summary>
 public static class ControlProtocol
 {
     public const string Status = "status";
     public const string Capture = "capture";
+    public const string Reload = "reload";
     public const string Ok = "ok";
     public const string ErrorPrefix = "error ";
+
+    /// <summary>A reload refused because the config file does not validate: nothing changed.</summary>
+    public const string ConfigErrorPrefix = "config-error ";
 
     /// <summary>Longest request or answer line; a longer one is refused.</summary>
     public const int MaxLine = 512;

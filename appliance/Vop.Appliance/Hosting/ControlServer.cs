@@ -18,18 +18,20 @@ public sealed class ControlServer : IHostedService, IDisposable
     private readonly string _path;
     private readonly string _runDir;
     private readonly ApplianceState _state;
-    private readonly IReadOnlyList<LinkService> _links;
+    private readonly LinkSet _links;
+    private readonly DaemonReload _reload;
     private readonly ILogger _log;
     private Socket? _listener;
     private Thread? _thread;
     private volatile bool _stopping;
 
-    public ControlServer(ApplianceConfig config, ApplianceState state, IEnumerable<LinkService> links, ILogger log)
+    public ControlServer(ApplianceConfig config, ApplianceState state, LinkSet links, DaemonReload reload, ILogger log)
     {
         _runDir = config.RunDir;
         _path = RunDirectory.ControlSocket(config.RunDir, config.Name);
         _state = state;
-        _links = [.. links];
+        _links = links;
+        _reload = reload;
         _log = log;
     }
 
@@ -110,9 +112,27 @@ public sealed class ControlServer : IHostedService, IDisposable
                 ControlProtocol.WriteLine(client, ControlProtocol.Ok);
                 client.Send(JsonSerializer.SerializeToUtf8Bytes(_state.Status(), StatusDocument.Json));
                 return false;
+            case [ControlProtocol.Reload]:
+                string answer;
+                try
+                {
+                    answer = ControlProtocol.Ok + "\n" + _reload.Reload();
+                }
+                catch (ConfigException e)
+                {
+                    answer = ControlProtocol.ConfigErrorPrefix + e.Message;
+                }
+                catch (InvalidOperationException e)
+                {
+                    answer = ControlProtocol.ErrorPrefix + e.Message;
+                }
+
+                ControlProtocol.WriteLine(client, answer);
+                return false;
             case [ControlProtocol.Capture, string link]:
-                LinkService? service = _links.FirstOrDefault(l => l.Config.Name == link);
-                string? refusal = service is null ? $"no link '{link}' here (links: {string.Join(", ", _links.Select(l => l.Config.Name))})"
+                IReadOnlyList<LinkService> links = _links.Current;
+                LinkService? service = links.FirstOrDefault(l => l.Config.Name == link);
+                string? refusal = service is null ? $"no link '{link}' here (links: {string.Join(", ", links.Select(l => l.Config.Name))})"
                     : service.Capture is null ? $"link '{link}' has no net device to capture"
                     : service.Capture.Busy ? $"link '{link}' is already being captured (one capture at a time)"
                     : null;
@@ -126,7 +146,7 @@ public sealed class ControlServer : IHostedService, IDisposable
                 ControlProtocol.WriteLine(client, ControlProtocol.Ok);
                 return service!.Capture!.TryAttach(client);
             default:
-                ControlProtocol.WriteLine(client, ControlProtocol.ErrorPrefix + $"unknown request '{request}' (status, capture LINK)");
+                ControlProtocol.WriteLine(client, ControlProtocol.ErrorPrefix + $"unknown request '{request}' (status, capture LINK, reload)");
                 return false;
         }
     }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -27,24 +28,35 @@ public static class DaemonHost
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         builder.Services.AddSystemd();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
-        for (int i = 0; i < config.Links.Count; i++)
-        {
-            LinkConfig link = config.Links[i];
-            int index = i;
-            builder.Services.AddSingleton(sp => new LinkService(link, sp.GetRequiredService<ILoggerFactory>()));
-            builder.Services.AddSingleton<IHostedService>(sp => sp.GetServices<LinkService>().ElementAt(index));
-        }
-
-        builder.Services.AddSingleton(sp => new ApplianceState(config, sp.GetServices<LinkService>()));
-        // After the links (hosted services start in order): a request never sees a link half set up.
-        builder.Services.AddSingleton<IHostedService>(sp => new ControlServer(config, sp.GetRequiredService<ApplianceState>(), sp.GetServices<LinkService>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("vop.control")));
-        if (config.MetricsListen is string listen)
-        {
-            // Registered after the links: hosted services start in order, so /metrics sees them set up.
-            builder.Services.AddSingleton<IHostedService>(sp => new MetricsHttpServer(listen, sp.GetRequiredService<ApplianceState>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("vop.metrics")));
-        }
+        // Hosted services start in this order and stop in reverse: the links, then the control socket and the
+        // HTTP endpoint, so neither ever sees a link half set up.
+        builder.Services.AddSingleton(sp => new LinkSet(config.Links, sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<LinkSet>());
+        builder.Services.AddSingleton(sp => new ApplianceState(config, sp.GetRequiredService<LinkSet>()));
+        builder.Services.AddSingleton(sp => new MetricsHttpServer(config.MetricsListen, sp.GetRequiredService<ApplianceState>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("vop.metrics")));
+        builder.Services.AddSingleton(sp => new DaemonReload(config, sp.GetRequiredService<LinkSet>(), sp.GetRequiredService<MetricsHttpServer>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("vop.reload")));
+        builder.Services.AddSingleton<IHostedService>(sp => new ControlServer(config, sp.GetRequiredService<ApplianceState>(), sp.GetRequiredService<LinkSet>(), sp.GetRequiredService<DaemonReload>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("vop.control")));
+        builder.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<MetricsHttpServer>());
 
         using IHost host = builder.Build();
+
+        // SIGHUP reloads the config, as for most daemons (the result is logged; `vop reload` also prints it).
+        DaemonReload reload = host.Services.GetRequiredService<DaemonReload>();
+        using PosixSignalRegistration hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
+        {
+            c.Cancel = true;
+            ThreadPool.QueueUserWorkItem(_ =>
+            {
+                try
+                {
+                    reload.Reload();
+                }
+                catch (Exception e) when (e is ConfigException or InvalidOperationException)
+                {
+                    // Logged by Reload.
+                }
+            });
+        });
         try
         {
             host.Run();

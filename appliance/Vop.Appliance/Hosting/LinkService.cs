@@ -29,7 +29,9 @@ public sealed class LinkService : IHostedService, IDisposable
     /// <summary>Backends (TAPs, ports) and the link end in the order they were made; disposed last first.</summary>
     private readonly List<IDisposable> _owned = [];
     private CaptureStreamer? _capture;
+    private string? _ntbProblem;
     private ILinkSupervisor? _supervisor;
+    private static long s_generations;
     private bool _disposed;
 
     public LinkService(LinkConfig config, ILoggerFactory logs)
@@ -40,6 +42,9 @@ public sealed class LinkService : IHostedService, IDisposable
     }
 
     public LinkConfig Config => _config;
+
+    /// <summary>This run of the link, unique in the process (metrics drop a restarted link's old series by it).</summary>
+    public long Generation { get; } = Interlocked.Increment(ref s_generations);
 
     /// <summary>Refusals, window repairs and contained faults of this link (metrics and status).</summary>
     public LinkCounters Counters => _counters;
@@ -101,7 +106,7 @@ public sealed class LinkService : IHostedService, IDisposable
         if (_config.WindowPath is string windowPath)
         {
             // pci/ntb: the window is a file both ends map; the device side creates it if needed.
-            PciLinkEnd mapped = OpenMapped(windowPath, _config.WindowOffset, _config.WindowSize, deviceSide: true, _config.Vectors, vfioFunction: null);
+            PciLinkEnd mapped = OpenMapped(windowPath, _config.WindowOffset, _config.WindowSize, deviceSide: true, _config.Vectors, vfioFunction: null, _config.Registers, NtbProblem);
             _owned.Add(mapped);
             var polled = new DeviceSideLink(_config.Name, mapped, backends, _log, pollPresence: true, _counters);
             _supervisor = polled;
@@ -157,24 +162,58 @@ public sealed class LinkService : IHostedService, IDisposable
     /// <paramref name="vfioFunction"/> opened through VFIO when given; what was opened is closed again if the
     /// end cannot be made.
     /// </summary>
-    private static PciLinkEnd OpenMapped(string path, ulong offset, ulong size, bool deviceSide, int vectors, string? vfioFunction)
+    private static PciLinkEnd OpenMapped(string path, ulong offset, ulong size, bool deviceSide, int vectors, string? vfioFunction, NtbRegisterFile? registers = null, Action<string?>? ntbProblem = null)
     {
         VfioDevice? vfio = null;
         SharedWindow? window = null;
+        NtbRegisters? ntbRegisters = null;
+        NtbNotifier? ntb = null;
         try
         {
             vfio = vfioFunction is null ? null : VfioDevice.Open(vfioFunction);
             window = SharedWindow.OpenFile(path, offset, size, create: deviceSide);
-            var end = new PciLinkEnd(window, deviceSide, vectors, vfio);
-            window = null; // the end owns both now
+            ntbRegisters = registers is null ? null : NtbRegisters.Open(registers);
+            ntb = ntbRegisters is null ? null : new NtbNotifier(ntbRegisters, deviceSide, vectors, size, ntbProblem);
+            ntbRegisters = null; // the notifier owns them
+            var end = new PciLinkEnd(window, deviceSide, vectors, vfio, ntb);
+            window = null; // the end owns them all now
             vfio = null;
+            ntb = null;
             return end;
         }
         finally
         {
+            ntbRegisters?.Dispose();
+            ntb?.Dispose();
             window?.Dispose();
             vfio?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The NTB peer's scratchpads stopped matching (a line) or match again (null): one log line and one
+    /// refusal count per distinct problem, across the link ends a driver side opens while it retries.
+    /// </summary>
+    private void NtbProblem(string? problem)
+    {
+        lock (_owned)
+        {
+            if (problem == _ntbProblem)
+            {
+                return;
+            }
+
+            _ntbProblem = problem;
+        }
+
+        if (problem is null)
+        {
+            _log.LogInformation("link {Link}: the NTB peer's scratchpads match again", _config.Name);
+            return;
+        }
+
+        _counters.Refused(LinkCounters.Refusal.BadScratchpad);
+        _log.LogWarning("link {Link}: NTB peer refused: {Problem}", _config.Name, problem);
     }
 
     private void StartVhostUser()
@@ -204,7 +243,7 @@ public sealed class LinkService : IHostedService, IDisposable
         string socket = _config.Socket;
         int vectors = _config.Vectors;
         Func<CancellationToken, ILinkEnd> connect = _config.WindowPath is string windowPath
-            ? cancel => ConnectMapped(windowPath, _config.WindowOffset, _config.WindowSize, vectors, _config.Doorbell == DoorbellKind.Ivshmem, cancel)
+            ? cancel => ConnectMapped(windowPath, _config.WindowOffset, _config.WindowSize, vectors, _config.Doorbell == DoorbellKind.Ivshmem, cancel, _config.Registers, NtbProblem)
             : cancel => LoopbackDriverEnd.Connect(socket, vectors, cancel, _log);
         var driver = new DriverSideLink(_config.Name, connect, backends, _log, _counters);
         _supervisor = driver;
@@ -216,7 +255,7 @@ public sealed class LinkService : IHostedService, IDisposable
     /// ivshmem doorbell the BAR's PCI function (the path's directory) is opened through VFIO for its
     /// Doorbell register and MSI-X interrupts.
     /// </summary>
-    private static PciLinkEnd ConnectMapped(string path, ulong offset, ulong size, int vectors, bool ivshmem, CancellationToken cancel)
+    private static PciLinkEnd ConnectMapped(string path, ulong offset, ulong size, int vectors, bool ivshmem, CancellationToken cancel, NtbRegisterFile? registers = null, Action<string?>? ntbProblem = null)
     {
         while (!File.Exists(path))
         {
@@ -224,7 +263,7 @@ public sealed class LinkService : IHostedService, IDisposable
             cancel.WaitHandle.WaitOne(100);
         }
 
-        PciLinkEnd end = OpenMapped(path, offset, size, deviceSide: false, vectors, ivshmem ? Path.GetFileName(Path.GetDirectoryName(path)!) : null);
+        PciLinkEnd end = OpenMapped(path, offset, size, deviceSide: false, vectors, ivshmem ? Path.GetFileName(Path.GetDirectoryName(path)!) : null, registers, ntbProblem);
         try
         {
             while (!end.PeerAttached)

@@ -9,51 +9,91 @@ namespace Vop.Appliance.Hosting;
 
 /// <summary>
 /// The daemon's HTTP endpoint (HttpListener, no ASP.NET): <c>/metrics</c> in the Prometheus text format,
-/// <c>/status.json</c> for <c>vop status</c>, and a landing page at <c>/</c>. Default 127.0.0.1:9465.
+/// <c>/status.json</c> (the status document), and a landing page at <c>/</c>. Default 127.0.0.1:9465; none
+/// when metrics.listen is "off". A reload may move it (<see cref="Rebind"/>).
 /// </summary>
 public sealed class MetricsHttpServer : IHostedService, IDisposable
 {
-    private readonly string _listen;
     private readonly ApplianceState _state;
     private readonly MetricsExporter _exporter;
     private readonly ILogger _log;
-    private readonly HttpListener _http = new();
+    private readonly Lock _gate = new();
+    private string? _listen;
+    private HttpListener? _http;
     private Task? _loop;
 
-    public MetricsHttpServer(string listen, ApplianceState state, ILogger log)
+    public MetricsHttpServer(string? listen, ApplianceState state, ILogger log)
     {
         _listen = listen;
         _state = state;
         _log = log;
         _exporter = new MetricsExporter(state.Snapshot);
-        IPEndPoint ep = IPEndPoint.Parse(listen);
-        string host = ep.Address.Equals(IPAddress.Any) ? "+" : ep.Address.ToString();
-        _http.Prefixes.Add($"http://{host}:{ep.Port}/");
     }
+
+    public string? Listen => _listen;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        try
+        lock (_gate)
         {
-            _http.Start();
-        }
-        catch (HttpListenerException e)
-        {
-            throw new InvalidOperationException($"metrics.listen {_listen}: {e.Message}", e);
+            (_http, _loop) = _listen is null ? (null, null) : Open(_listen);
         }
 
-        _loop = Task.Run(Serve, CancellationToken.None);
         return Task.CompletedTask;
     }
 
-    private async Task Serve()
+    /// <summary>Listens on <paramref name="listen"/> instead (null: nowhere); when it cannot, keeps the old address and throws.</summary>
+    public void Rebind(string? listen)
     {
-        while (_http.IsListening)
+        lock (_gate)
+        {
+            if (listen == _listen)
+            {
+                return;
+            }
+
+            // The old listener goes first: the new address may be the same port on another address.
+            Close(_http, _loop);
+            try
+            {
+                (_http, _loop) = listen is null ? (null, null) : Open(listen);
+                _listen = listen;
+            }
+            catch (InvalidOperationException)
+            {
+                (_http, _loop) = _listen is null ? (null, null) : Open(_listen);
+                throw;
+            }
+        }
+    }
+
+    private (HttpListener, Task) Open(string listen)
+    {
+        IPEndPoint ep = IPEndPoint.Parse(listen);
+        string host = ep.Address.Equals(IPAddress.Any) ? "+" : ep.Address.ToString();
+        var http = new HttpListener();
+        http.Prefixes.Add($"http://{host}:{ep.Port}/");
+        try
+        {
+            http.Start();
+        }
+        catch (HttpListenerException e)
+        {
+            Close(http, null);
+            throw new InvalidOperationException($"metrics.listen {listen}: {e.Message}", e);
+        }
+
+        return (http, Task.Run(() => Serve(http), CancellationToken.None));
+    }
+
+    private async Task Serve(HttpListener http)
+    {
+        while (http.IsListening)
         {
             HttpListenerContext ctx;
             try
             {
-                ctx = await _http.GetContextAsync().ConfigureAwait(false);
+                ctx = await http.GetContextAsync().ConfigureAwait(false);
             }
             catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
             {
@@ -100,26 +140,40 @@ public sealed class MetricsHttpServer : IHostedService, IDisposable
         }
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
+    private static void Close(HttpListener? http, Task? loop)
     {
-        _http.Stop();
-        if (_loop is not null)
+        if (http is null)
         {
-            await _loop.ConfigureAwait(false);
+            return;
         }
-    }
 
-    public void Dispose()
-    {
         try
         {
-            _http.Close();
+            http.Stop();
+            loop?.GetAwaiter().GetResult();
+            http.Close();
         }
         catch (HttpListenerException)
         {
             // HttpListener.Close of a listener whose Start failed (address in use) binds again to remove its
             // prefix and throws the same error; nothing is open to close. Seen as an unhandled exception
             // masking the one-line start error of a daemon that failed to start.
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            Close(_http, _loop);
+            _http = null;
+            _loop = null;
         }
     }
 }

@@ -15,6 +15,9 @@ namespace Vop.Links.Pci;
 /// ringing writes the BAR0 Doorbell register for peer 0 (the host's ivshmem server, a loopback link's
 /// device side) and the host's doorbells arrive as MSI-X interrupts on eventfds; the poller then only
 /// watches the peer's heartbeat.
+/// Across an NTB with its register block given (<see cref="NtbNotifier"/>), ringing sets a bit of the NTB's
+/// peer doorbell register, the poller polls the own doorbell status register instead of the counters, and
+/// the peer is attached only while its scratchpads match too.
 /// </summary>
 public sealed class PciLinkEnd : ILinkEnd
 {
@@ -24,11 +27,12 @@ public sealed class PciLinkEnd : ILinkEnd
     private readonly Doorbell[] _toPeer;
     private readonly EventFdDoorbell[] _local;
     private readonly VfioDevice? _ivshmem;
+    private readonly NtbNotifier? _ntb;
     private readonly Thread _poller;
     private volatile bool _disposed;
     private volatile bool _attached;
 
-    public PciLinkEnd(SharedWindow window, bool deviceSide, int vectors, VfioDevice? ivshmem = null)
+    public PciLinkEnd(SharedWindow window, bool deviceSide, int vectors, VfioDevice? ivshmem = null, NtbNotifier? ntb = null)
     {
         if (vectors is < 2 or > WindowLayout.DoorbellCounters)
         {
@@ -42,6 +46,7 @@ public sealed class PciLinkEnd : ILinkEnd
         _toPeer = new Doorbell[vectors];
         _local = new EventFdDoorbell[vectors];
         _ivshmem = ivshmem;
+        _ntb = ntb;
         IReadOnlyList<EventFdDoorbell>? interrupts = null;
         ulong bar0 = 0;
         if (ivshmem is not null)
@@ -52,7 +57,8 @@ public sealed class PciLinkEnd : ILinkEnd
 
         for (int v = 0; v < vectors; v++)
         {
-            _toPeer[v] = ivshmem is null ? new WindowDoorbell(w, mine + (4UL * (ulong)v)) : new IvshmemRegisterDoorbell(ivshmem, bar0, 0, v);
+            _toPeer[v] = ntb is not null ? ntb.NewPeerDoorbell(v)
+                : ivshmem is null ? new WindowDoorbell(w, mine + (4UL * (ulong)v)) : new IvshmemRegisterDoorbell(ivshmem, bar0, 0, v);
             _local[v] = interrupts is null ? new EventFdDoorbell() : interrupts[v];
         }
 
@@ -88,6 +94,7 @@ public sealed class PciLinkEnd : ILinkEnd
         WindowAccessor w = Window.Accessor;
         ulong theirs = _deviceSide ? WindowLayout.DriverDoorbells : WindowLayout.DeviceDoorbells;
         ulong peerState = _deviceSide ? WindowLayout.DriverSideState : WindowLayout.DeviceSideState;
+        ulong ownState = _deviceSide ? WindowLayout.DeviceSideState : WindowLayout.DriverSideState;
         var seen = new uint[_local.Length];
         for (int v = 0; v < seen.Length; v++)
         {
@@ -99,7 +106,12 @@ public sealed class PciLinkEnd : ILinkEnd
         while (!_disposed)
         {
             bool rang = false;
-            for (int v = 0; v < seen.Length && _ivshmem is null; v++)
+            if (_ntb is not null)
+            {
+                rang = _ntb.Poll(_local);
+            }
+
+            for (int v = 0; v < seen.Length && _ivshmem is null && _ntb is null; v++)
             {
                 uint now = w.ReadU32Acquire(theirs + (4UL * (ulong)v));
                 if (now != seen[v])
@@ -110,7 +122,10 @@ public sealed class PciLinkEnd : ILinkEnd
                 }
             }
 
-            _attached = heartbeat.Alive(SideStateBlock.Read(w, peerState), Environment.TickCount64);
+            SideSnapshot peer = SideStateBlock.Read(w, peerState);
+            long nowMs = Environment.TickCount64;
+            bool alive = heartbeat.Alive(peer, nowMs);
+            _attached = _ntb is null ? alive : _ntb.PeerMatches(SideStateBlock.Read(w, ownState).Epoch, peer, alive, nowMs) && alive;
             if (rang)
             {
                 idle = 0;
@@ -145,6 +160,7 @@ public sealed class PciLinkEnd : ILinkEnd
         }
 
         _ivshmem?.Dispose();
+        _ntb?.Dispose();
         Window.Dispose();
     }
 }

@@ -17,8 +17,9 @@ public sealed class LinkPair : IDisposable
     /// <param name="consoleCommand">When set, a console device too, whose card end runs this command.</param>
     /// <param name="kind">loopback (ivshmem socket) or pci (a window file mapped by both, polled doorbells).</param>
     /// <param name="cardIsDevice">false: the host is the device side (MIC default); true: the card is.</param>
+    /// <param name="doorbellBits">ntb only: emulated NTB registers in a second file (<see cref="RegisterFile"/>) with this many doorbell bits.</param>
     /// <param name="queuePairs">queuePairs of the net device on both ends (1: the key is left out); the window grows with it.</param>
-    public LinkPair(int mtu = 1500, string[]? consoleCommand = null, string kind = "loopback", bool cardIsDevice = false, int queuePairs = 1)
+    public LinkPair(int mtu = 1500, string[]? consoleCommand = null, string kind = "loopback", bool cardIsDevice = false, int? doorbellBits = null, int queuePairs = 1)
     {
         Run.RequireRoot();
         _mtu = mtu;
@@ -49,6 +50,24 @@ public sealed class LinkPair : IDisposable
         }
 
         WindowFile = $"/dev/shm/vop-e2e-{Id}";
+        RegisterFile = $"/dev/shm/vop-e2e-{Id}-regs";
+        if (doorbellBits is not null)
+        {
+            // The NTB's register BAR, emulated: one zeroed page both ends map, mode 0600 (a register BAR exists
+            // before vop starts; vop never creates one).
+            File.WriteAllBytes(RegisterFile, new byte[4096]);
+            File.SetUnixFileMode(RegisterFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        // The host end's registers; the card's are the same page seen from the other side: its peer set
+        // register is the host's status register, its peer scratchpads the host's local ones.
+        object Registers(bool host) => new
+        {
+            path = RegisterFile,
+            emulated = true,
+            doorbell = new { peerSet = host ? RegPeerSetHost : RegStatusHost, status = host ? RegStatusHost : RegPeerSetHost, mask = host ? RegMaskHost : RegMaskCard, bits = doorbellBits },
+            scratchpads = new { local = host ? SpadHost : SpadCard, peer = host ? SpadCard : SpadHost, count = 16 },
+        };
         Dictionary<string, object> Link(string name, bool device, string end, List<object> devices)
         {
             var l = new Dictionary<string, object> { ["name"] = name, ["kind"] = kind, ["role"] = device ? "device" : "driver", ["end"] = end, ["devices"] = devices };
@@ -64,6 +83,10 @@ public sealed class LinkPair : IDisposable
             {
                 l["path"] = WindowFile;
                 l["windowSize"] = windowSize;
+                if (doorbellBits is not null)
+                {
+                    l["registers"] = Registers(end == "host");
+                }
             }
 
             return l;
@@ -92,6 +115,16 @@ public sealed class LinkPair : IDisposable
 
     /// <summary>The window file of a pci pair (removed on dispose).</summary>
     public string WindowFile { get; }
+
+    /// <summary>An ntb pair's emulated register BAR (removed on dispose): offsets below as the host end sees them.</summary>
+    public string RegisterFile { get; }
+
+    public const int RegPeerSetHost = 0x00;
+    public const int RegStatusHost = 0x08;
+    public const int RegMaskHost = 0x10;
+    public const int RegMaskCard = 0x18;
+    public const int SpadHost = 0x40;
+    public const int SpadCard = 0x80;
 
     /// <summary>Both daemons' run directory: control/(host|card).sock, card0/PORT.sock (the host's ports), host/ (the card's).</summary>
     public string RunDir => Path.Combine(Dir, "run");
@@ -275,6 +308,7 @@ public sealed class LinkPair : IDisposable
         }
 
         File.Delete(WindowFile);
+        File.Delete(RegisterFile);
         try
         {
             Directory.Delete(Dir, recursive: true);

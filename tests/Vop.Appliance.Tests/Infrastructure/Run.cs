@@ -82,9 +82,18 @@ public static class Run
 
     public static (int Code, string Out, string Err) In(string? netns, params string[] command) => In(netns, TimeSpan.FromSeconds(120), command);
 
-    public static (int Code, string Out, string Err) In(string? netns, TimeSpan timeout, params string[] command)
+    public static (int Code, string Out, string Err) In(string? netns, TimeSpan timeout, params string[] command) => Collect(Info(netns, command), timeout);
+
+    /// <summary>As <see cref="In(string?, TimeSpan, string[])"/> in the root namespace, with <paramref name="directory"/> as the working directory.</summary>
+    public static (int Code, string Out, string Err) InDirectory(string directory, TimeSpan timeout, params string[] command)
     {
-        ProcessStartInfo psi = Info(netns, command);
+        ProcessStartInfo psi = Info(null, command);
+        psi.WorkingDirectory = directory;
+        return Collect(psi, timeout);
+    }
+
+    private static (int Code, string Out, string Err) Collect(ProcessStartInfo psi, TimeSpan timeout)
+    {
         using var p = Process.Start(psi)!;
         Task<string> o = p.StandardOutput.ReadToEndAsync();
         Task<string> e = p.StandardError.ReadToEndAsync();
