@@ -14,7 +14,7 @@ internal static partial class LinkLog
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "ivshmem server {Path}: client setup failed: {Error}")]
     public static partial void ClientSetupFailed(ILogger logger, string path, string error);
 
-    [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "ivshmem server {Path}: refused a client (pid {Pid}): {Max} peer(s) already connected; the link serves one driver side")]
+    [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "ivshmem server {Path}: refused a client (pid {Pid}): {Max} peer(s) already connected, as many as it serves (a vop link: one driver side)")]
     public static partial void ClientRefused(ILogger logger, string path, int pid, int max);
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "ivshmem server {Path}: poll failed: {Error}")]

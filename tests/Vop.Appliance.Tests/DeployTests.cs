@@ -54,6 +54,8 @@ public sealed class DeployTests
     [InlineData("card.json")]
     [InlineData("vm-vhost-user.json")]
     [InlineData("guest-ivshmem.json")]
+    [InlineData("vm-pair-device.json")]
+    [InlineData("vm-pair-driver.json")]
     public void ExampleConfigsAreValid(string name)
     {
         (int code, string output, string err) = Run.In(null, Run.Vop("check-config", Path.Combine(Deploy, "examples", name)));

@@ -17,6 +17,7 @@ public class LayoutTests
         Assert.Equal(0x30UL, WindowLayout.HeaderBufferSize);
         Assert.Equal(0x40UL, WindowLayout.DeviceSideState);
         Assert.Equal(0x80UL, WindowLayout.DriverSideState);
+        Assert.Equal((0x14UL, 0x10000u), (WindowLayout.SideIvshmemPeer, WindowLayout.IvshmemPeerKnown));
         Assert.Equal(0x1000UL, WindowLayout.TableOffset);
         Assert.Equal(0x1400UL, WindowLayout.Slot(1));
         Assert.Equal(0x1000UL + 0x100 + (3 * 0x20), WindowLayout.QueueEntry(0, 3));
@@ -146,4 +147,24 @@ public class LayoutTests
     [InlineData(200UL, ulong.MaxValue, false)]
     public void BufferRegionContainsIsOverflowSafe(ulong addr, ulong len, bool expected) =>
         Assert.Equal(expected, new BufferRegion(100, 900).Contains(addr, len));
+
+    /// <summary>
+    /// The ivshmem peer id a side publishes (wire-format.md, Doorbells): only "0x0001 | id" names a peer;
+    /// nothing written (the host's loopback device side) and anything a hostile peer scribbles mean peer 0.
+    /// </summary>
+    [Theory]
+    [InlineData(0u, (ushort)0)]
+    [InlineData(0x10000u, (ushort)0)]
+    [InlineData(0x10001u, (ushort)1)]
+    [InlineData(0x1FFFFu, (ushort)0xFFFF)]
+    [InlineData(0x00000007u, (ushort)0)]
+    [InlineData(0x00020001u, (ushort)0)]
+    [InlineData(0xFFFF0003u, (ushort)0)]
+    public void IvshmemPeerIdNeedsItsMarker(uint word, ushort peer)
+    {
+        using SharedWindow w = SharedWindow.CreateGuarded(4096);
+        w.Accessor.WriteU32(WindowLayout.DeviceSideState + WindowLayout.SideIvshmemPeer, word);
+        Assert.Equal(peer, Vop.Links.Pci.IvshmemRegisterDoorbell.PublishedPeer(w.Accessor, WindowLayout.DeviceSideState));
+        Assert.Equal((ushort)0, Vop.Links.Pci.IvshmemRegisterDoorbell.PublishedPeer(w.Accessor, WindowLayout.DriverSideState));
+    }
 }

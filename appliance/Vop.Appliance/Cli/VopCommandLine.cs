@@ -93,7 +93,14 @@ public static class VopCommandLine
             p.GetValue(durationLimit),
             p.GetValue(verboseOption)));
 
-        return new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, reload, status, capture, demo, consoleCommand, sshProxy };
+        var ivsSocket = new Option<string>("--socket", "-S") { Description = "UNIX socket QEMU's ivshmem-doorbell devices join (-chardev socket,path=...)", HelpName = "FILE", DefaultValueFactory = _ => IvshmemServerCommand.DefaultSocket };
+        var ivsSize = new Option<string>("--size", "-l") { Description = "shared memory size, a power of two from 1M to 1G (K/M/G); the guests' windowSize", HelpName = "SIZE", DefaultValueFactory = _ => IvshmemServerCommand.DefaultSize };
+        var ivsVectors = new Option<int>("--vectors", "-n") { Description = "interrupt vectors per peer; equal to QEMU's vectors= and the links' vectors", HelpName = "N", DefaultValueFactory = _ => IvshmemServerCommand.DefaultVectors };
+        var ivsPeers = new Option<int>("--max-peers") { Description = "clients served at once; more are closed unserved", HelpName = "N", DefaultValueFactory = _ => IvshmemServerCommand.DefaultMaxPeers };
+        var ivshmem = new Command("ivshmem-server", "serve shared memory and doorbells to QEMU ivshmem-doorbell guests (QEMU's ivshmem-server protocol; no data path on the host)") { ivsSocket, ivsSize, ivsVectors, ivsPeers };
+        ivshmem.SetAction(p => IvshmemServerCommand.Run(p.GetValue(ivsSocket)!, p.GetValue(ivsSize)!, p.GetValue(ivsVectors), p.GetValue(ivsPeers)));
+
+        return new RootCommand("vop: virtio-net and virtio-console over a shared memory window") { run, check, reload, status, capture, demo, consoleCommand, sshProxy, ivshmem };
     }
 
     private static int Refuse(RootCommand root, ParseResult result)

@@ -109,7 +109,11 @@ internal static partial class LinkValidator
     public static LinkConfig WithEnd(ConfigKey at, LinkConfigFile l, LinkConfig link) =>
         l.End is null ? link : link with { End = ConfigNames.Ends.Parse(at["end"], l.End, "must be host or card") };
 
-    /// <summary>pci/ntb: the window is a file (a BAR resource file, /dev/shm/..., hugetlbfs); doorbells poll window counters or use an ivshmem BAR.</summary>
+    /// <summary>
+    /// pci/ntb: the window is a file (a BAR resource file, /dev/shm/..., hugetlbfs); doorbells poll window
+    /// counters or use an ivshmem BAR. With the ivshmem BAR either role is fine: the driver side when the
+    /// host's loopback link serves the socket, either when the peer is another guest (`vop ivshmem-server`).
+    /// </summary>
     private static DoorbellKind WindowFile(ConfigKey at, LinkKind kind, LinkRole role, LinkConfigFile l)
     {
         string windowFile = at["path"].Required(l.Path);
@@ -129,11 +133,6 @@ internal static partial class LinkValidator
         if (doorbell == DoorbellKind.Ivshmem && !IvshmemBar().IsMatch(windowFile))
         {
             throw at["path"].Error($"doorbell ivshmem maps an ivshmem BAR2: /sys/bus/pci/devices/DDDD:BB:DD.F/resource2, not '{windowFile}'");
-        }
-
-        if (doorbell == DoorbellKind.Ivshmem && role != LinkRole.Driver)
-        {
-            throw at["role"].Error("with doorbell ivshmem the guest's end is the driver side (the host serves the ivshmem socket as a loopback link's device side)");
         }
 
         return doorbell;

@@ -106,7 +106,9 @@ public sealed class LinkService : IHostedService, IDisposable
         if (_config.WindowPath is string windowPath)
         {
             // pci/ntb: the window is a file both ends map; the device side creates it if needed.
-            PciLinkEnd mapped = OpenMapped(windowPath, _config.WindowOffset, _config.WindowSize, deviceSide: true, _config.Vectors, vfioFunction: null, _config.Registers, NtbProblem);
+            // With the ivshmem doorbell (vop in a guest whose driver side is another guest) the BAR's PCI
+            // function is opened through VFIO, as on the driver side.
+            PciLinkEnd mapped = OpenMapped(windowPath, _config.WindowOffset, _config.WindowSize, deviceSide: true, _config.Vectors, IvshmemFunction(windowPath), _config.Registers, NtbProblem);
             _owned.Add(mapped);
             var polled = new DeviceSideLink(_config.Name, mapped, backends, _log, pollPresence: true, _counters);
             _supervisor = polled;
@@ -190,6 +192,11 @@ public sealed class LinkService : IHostedService, IDisposable
         }
     }
 
+    /// <summary>The PCI function (BDF) whose resource file <paramref name="path"/> is.</summary>
+    private static string PciFunctionOf(string path) => Path.GetFileName(Path.GetDirectoryName(path)!);
+
+    private string? IvshmemFunction(string path) => _config.Doorbell == DoorbellKind.Ivshmem ? PciFunctionOf(path) : null;
+
     /// <summary>
     /// The NTB peer's scratchpads stopped matching (a line) or match again (null): one log line and one
     /// refusal count per distinct problem, across the link ends a driver side opens while it retries.
@@ -263,7 +270,7 @@ public sealed class LinkService : IHostedService, IDisposable
             cancel.WaitHandle.WaitOne(100);
         }
 
-        PciLinkEnd end = OpenMapped(path, offset, size, deviceSide: false, vectors, ivshmem ? Path.GetFileName(Path.GetDirectoryName(path)!) : null, registers, ntbProblem);
+        PciLinkEnd end = OpenMapped(path, offset, size, deviceSide: false, vectors, ivshmem ? PciFunctionOf(path) : null, registers, ntbProblem);
         try
         {
             while (!end.PeerAttached)

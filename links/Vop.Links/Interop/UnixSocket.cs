@@ -219,6 +219,13 @@ public static unsafe class UnixSocket
         Errno.Check(LibC.setsockopt(socket.Fd, LibC.SOL_SOCKET, LibC.SO_RCVTIMEO, timeval, (socklen_t)16), "setsockopt(SO_RCVTIMEO)");
     }
 
+    /// <summary>SO_SNDTIMEO: a send blocked on a full socket buffer fails with EAGAIN (an <see cref="IOException"/>) after <paramref name="seconds"/>.</summary>
+    public static void SetSendTimeout(SafeFd socket, int seconds)
+    {
+        long* timeval = stackalloc long[2] { seconds, 0 };
+        Errno.Check(LibC.setsockopt(socket.Fd, LibC.SOL_SOCKET, LibC.SO_SNDTIMEO, timeval, (socklen_t)16), "setsockopt(SO_SNDTIMEO)");
+    }
+
     /// <summary>shutdown(SHUT_RDWR): the peer sees EOF and a receive blocked in another thread returns.</summary>
     public static void Shutdown(SafeFd socket) => _ = LibC.shutdown(socket.Fd, LibC.SHUT_RDWR);
 

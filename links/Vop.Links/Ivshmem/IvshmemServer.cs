@@ -13,6 +13,10 @@ namespace Vop.Links.Ivshmem;
 /// any byte or EOF from a client means it left. With <c>maxPeers</c> (1 for a vop link: one driver side)
 /// a client beyond it is closed at once, before it learns anything: it gets no fd, no doorbell of the
 /// admitted peer, and its coming and going touches nothing.
+/// Without a local peer (<c>localPeer: false</c>, the `vop ivshmem-server` verb) it is QEMU's server
+/// exactly: no data path of its own, ids from 0, every client learns only the other clients.
+/// A client that stops reading its socket cannot stall the others: every send gives up after
+/// <see cref="SendTimeoutSeconds"/> and that client is dropped.
 /// </summary>
 public sealed unsafe class IvshmemServer : IDisposable
 {
@@ -25,10 +29,14 @@ public sealed unsafe class IvshmemServer : IDisposable
     private SafeFd? _listener;
     private Thread? _thread;
     private readonly int _maxPeers;
-    private ushort _nextId = 1;
+    private readonly IvshmemPeer? _local;
+    private ushort _nextId;
     private long _refused;
 
-    public IvshmemServer(string socketPath, SafeFd shmFd, int vectors, ILogger? log = null, int maxPeers = int.MaxValue)
+    /// <summary>Seconds a send to one client may block (its socket buffer full) before that client is dropped.</summary>
+    public const int SendTimeoutSeconds = 2;
+
+    public IvshmemServer(string socketPath, SafeFd shmFd, int vectors, ILogger? log = null, int maxPeers = int.MaxValue, bool localPeer = true)
     {
         if (maxPeers < 1)
         {
@@ -45,19 +53,25 @@ public sealed unsafe class IvshmemServer : IDisposable
         _shm = shmFd;
         _log = log ?? NullLogger.Instance;
         VectorCount = vectors;
+        if (!localPeer)
+        {
+            return;
+        }
+
         var local = new EventFdDoorbell[vectors];
         for (int v = 0; v < vectors; v++)
         {
             local[v] = new EventFdDoorbell();
         }
 
-        LocalPeer = new IvshmemPeer(0, null, local);
+        _local = new IvshmemPeer(0, null, local);
+        _nextId = 1;
     }
 
     public int VectorCount { get; }
 
     /// <summary>The server's own peer (id 0): clients ring these eventfds to reach the device side.</summary>
-    public IvshmemPeer LocalPeer { get; }
+    public IvshmemPeer LocalPeer => _local ?? throw new InvalidOperationException("this ivshmem server has no local peer");
 
     public string SocketPath => _path;
 
@@ -223,9 +237,9 @@ public sealed unsafe class IvshmemServer : IDisposable
                 throw new IOException("no free peer ids");
             }
 
-            // Like QEMU's server: ids increment and skip ones in use (never 0, the local peer).
+            // Like QEMU's server: ids increment and skip ones in use (never 0 when that is the local peer).
             id = _nextId;
-            while (id == 0 || _peers.ContainsKey(id))
+            while ((id == 0 && _local is not null) || _peers.ContainsKey(id))
             {
                 id++;
             }
@@ -240,19 +254,22 @@ public sealed unsafe class IvshmemServer : IDisposable
         }
 
         var peer = new IvshmemPeer(id, client, vectors);
+        List<IvshmemPeer> others = [];
+        bool announced = false;
         try
         {
+            UnixSocket.SetSendTimeout(client, SendTimeoutSeconds);
             IvshmemProtocol.Send(client, IvshmemProtocol.Version);
             IvshmemProtocol.Send(client, id);
             IvshmemProtocol.Send(client, IvshmemProtocol.ShmMarker, _shm.Fd);
 
-            List<IvshmemPeer> others;
             lock (_gate)
             {
                 others = [.. _peers.Values];
             }
 
             // Existing peers learn the newcomer's vectors before it learns theirs (as QEMU's server does).
+            announced = true;
             foreach (IvshmemPeer other in others)
             {
                 foreach (EventFdDoorbell v in vectors)
@@ -261,7 +278,7 @@ public sealed unsafe class IvshmemServer : IDisposable
                 }
             }
 
-            foreach (IvshmemPeer other in others.Prepend(LocalPeer))
+            foreach (IvshmemPeer other in _local is null ? others : others.Prepend(_local))
             {
                 foreach (EventFdDoorbell v in other.Vectors)
                 {
@@ -276,6 +293,15 @@ public sealed unsafe class IvshmemServer : IDisposable
         }
         catch
         {
+            // The others were told of a peer that never made it: tell them it left, as QEMU's clients expect.
+            if (announced)
+            {
+                foreach (IvshmemPeer other in others)
+                {
+                    TrySend(other, id);
+                }
+            }
+
             peer.Dispose();
             throw;
         }
@@ -297,7 +323,9 @@ public sealed unsafe class IvshmemServer : IDisposable
         }
         catch (IOException)
         {
-            // That peer is going away; its socket will report EOF on the next poll.
+            // That peer is going away, or stopped reading (send timeout): either way it can no longer follow
+            // the peer set, so it is cut off; its socket reports EOF/HUP on the next poll and it is dropped.
+            UnixSocket.Shutdown(to.Socket!);
         }
     }
 
@@ -350,7 +378,7 @@ public sealed unsafe class IvshmemServer : IDisposable
             _peers.Clear();
         }
 
-        LocalPeer.Dispose();
+        _local?.Dispose();
         _stop.Dispose();
     }
 }

@@ -12,9 +12,10 @@ namespace Vop.Links.Pci;
 /// to sleeping up to 2 ms: idle costs next to nothing, a notification is seen within ~2 ms at worst.
 /// The peer is attached while its state block says Running and its heartbeat moves.
 /// Inside a VM on QEMU's ivshmem-doorbell device (<see cref="VfioDevice"/> given) notifications are real:
-/// ringing writes the BAR0 Doorbell register for peer 0 (the host's ivshmem server, a loopback link's
-/// device side) and the host's doorbells arrive as MSI-X interrupts on eventfds; the poller then only
-/// watches the peer's heartbeat.
+/// ringing writes the BAR0 Doorbell register for the peer's ivshmem id and the peer's doorbells arrive as
+/// MSI-X interrupts on eventfds; the poller then only watches the peer's heartbeat and keeps our own
+/// ivshmem id (IVPosition) published in our state block, so that a peer which is another guest knows whom
+/// to ring. A peer that publishes no id is peer 0: the host's ivshmem server, a loopback link's device side.
 /// Across an NTB with its register block given (<see cref="NtbNotifier"/>), ringing sets a bit of the NTB's
 /// peer doorbell register, the poller polls the own doorbell status register instead of the counters, and
 /// the peer is attached only while its scratchpads match too.
@@ -27,6 +28,7 @@ public sealed class PciLinkEnd : ILinkEnd
     private readonly Doorbell[] _toPeer;
     private readonly EventFdDoorbell[] _local;
     private readonly VfioDevice? _ivshmem;
+    private readonly uint _published;
     private readonly NtbNotifier? _ntb;
     private readonly Thread _poller;
     private volatile bool _disposed;
@@ -49,16 +51,19 @@ public sealed class PciLinkEnd : ILinkEnd
         _ntb = ntb;
         IReadOnlyList<EventFdDoorbell>? interrupts = null;
         ulong bar0 = 0;
+        ulong peerState = deviceSide ? WindowLayout.DriverSideState : WindowLayout.DeviceSideState;
         if (ivshmem is not null)
         {
             bar0 = ivshmem.Region(0).Offset;
             interrupts = ivshmem.EnableMsix(vectors);
+            _published = WindowLayout.IvshmemPeerKnown | (ivshmem.ReadU32(bar0, IvshmemRegisterDoorbell.PositionRegister) & 0xFFFF);
+            PublishOwnPeerId();
         }
 
         for (int v = 0; v < vectors; v++)
         {
             _toPeer[v] = ntb is not null ? ntb.NewPeerDoorbell(v)
-                : ivshmem is null ? new WindowDoorbell(w, mine + (4UL * (ulong)v)) : new IvshmemRegisterDoorbell(ivshmem, bar0, 0, v);
+                : ivshmem is null ? new WindowDoorbell(w, mine + (4UL * (ulong)v)) : new IvshmemRegisterDoorbell(ivshmem, bar0, w, peerState, v);
             _local[v] = interrupts is null ? new EventFdDoorbell() : interrupts[v];
         }
 
@@ -75,6 +80,23 @@ public sealed class PciLinkEnd : ILinkEnd
     public Doorbell PeerDoorbell(int vector) => _toPeer[vector];
 
     public EventFdDoorbell LocalDoorbell(int vector) => _local[vector];
+
+    /// <summary>Our ivshmem peer id (IVPosition) as published in our state block; 0 when not on an ivshmem doorbell.</summary>
+    public uint PublishedPeerWord => _published;
+
+    /// <summary>
+    /// (Re)writes our ivshmem id into our state block when it does not read as we wrote it: the device side's
+    /// layout clears the whole head of the window (both state blocks) on every (re)start.
+    /// </summary>
+    private void PublishOwnPeerId()
+    {
+        WindowAccessor w = Window.Accessor;
+        ulong at = (_deviceSide ? WindowLayout.DeviceSideState : WindowLayout.DriverSideState) + WindowLayout.SideIvshmemPeer;
+        if (w.ReadU32Acquire(at) != _published)
+        {
+            w.WriteU32Release(at, _published);
+        }
+    }
 
     private void Poll()
     {
@@ -134,6 +156,7 @@ public sealed class PciLinkEnd : ILinkEnd
 
             if (_ivshmem is not null)
             {
+                PublishOwnPeerId();
                 Thread.Sleep(50); // interrupts wake the pumps; only the heartbeat is polled
                 continue;
             }

@@ -32,6 +32,8 @@ public static class WindowLayout
     public const ulong SideEpoch = 0x04;       // u32, new random non-zero value on every start
     public const ulong SideHeartbeat = 0x08;   // u64, incremented while the side runs
     public const ulong SideProcessId = 0x10;   // u32, diagnostic only
+    public const ulong SideIvshmemPeer = 0x14; // u32, IvshmemPeerKnown | own ivshmem peer id (IVPosition); 0 = not on an ivshmem doorbell
+    public const uint IvshmemPeerKnown = 0x10000;
 
     // Doorbell counters for links without interrupt fds (pci/ntb polling): u32 per vector, incremented by
     // the side that rings; the other side polls them. Device side's at 0x200 (D), driver side's at 0x300 (R).
