@@ -23,11 +23,12 @@ internal abstract class NetPump : PumpThread
     private readonly EventFdDoorbell _txBell;
     private readonly QueueStats _rxStats;
     private readonly QueueStats _txStats;
+    private readonly EventFdDoorbell _wake = new();
     private long _lastWork;
     private bool _tapInterest = true;
 
-    protected NetPump(string tapName, TapDevice tap, EventFdDoorbell rxBell, EventFdDoorbell txBell, QueueStats rxStats, QueueStats txStats)
-        : base($"vop-net-{tapName}")
+    protected NetPump(string tapName, int pair, TapDevice tap, EventFdDoorbell rxBell, EventFdDoorbell txBell, QueueStats rxStats, QueueStats txStats)
+        : base(pair == 0 ? $"vop-net-{tapName}" : $"vop-net-{tapName}-{pair}")
     {
         Tap = tap;
         _rxBell = rxBell;
@@ -54,6 +55,7 @@ internal abstract class NetPump : PumpThread
         epoll.Add(_rxBell.Fd);
         epoll.Add(_txBell.Fd);
         epoll.Add(StopBell.Fd);
+        epoll.Add(_wake.Fd);
         _lastWork = Stopwatch.GetTimestamp();
         return epoll;
     }
@@ -108,6 +110,15 @@ internal abstract class NetPump : PumpThread
                 _txBell.Drain();
                 _txStats.DoorbellsReceived++;
             }
+            else if (fd == _wake.Fd)
+            {
+                _wake.Drain();
+            }
         }
     }
+
+    /// <summary>Wakes the pump from its sleep to look again (its pair was switched on or off).</summary>
+    public void Wake() => _wake.Ring();
+
+    protected override void OnStopped() => _wake.Dispose();
 }

@@ -35,7 +35,7 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Theory]
-    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"colour\": \"red\"", "links[0].devices[0].colour: unknown key (line 5; links[0].devices[0] takes type, name, tap, mac, mtu, queueSize, end, ports, runDir)")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"colour\": \"red\"", "links[0].devices[0].colour: unknown key (line 5; links[0].devices[0] takes type, name, tap, mac, mtu, queueSize, queuePairs, end, ports, runDir)")]
     [InlineData("\"kind\": \"loopback\",", "\"kind\": \"loopback\", \"speed\": 1,", "links[0].speed: unknown key (line 4; links[0] takes name, kind,")]
     [InlineData("\"mtu\": 1500", "\"mtuu\": 1500", "links[0].devices[0].mtuu: unknown key; did you mean mtu? (line 5)")]
     [InlineData("\"mtu\": 1500", "\"MTU\": 1500", "links[0].devices[0].MTU: unknown key; did you mean mtu? (line 5)")]
@@ -52,6 +52,8 @@ public sealed class ConfigTests : IDisposable
     [InlineData("\"kind\": \"loopback\"", "\"kind\": \"carrier-pigeon\"", "links[0].kind: 'carrier-pigeon' is not a supported link kind")]
     [InlineData("vop-card0", "a-very-long-tap-name", "links[0].devices[0].tap: tap name 'a-very-long-tap-name' is longer than 15 bytes")]
     [InlineData("vop-card0", "bad/name", "links[0].devices[0].tap: tap name 'bad/name' contains a character")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"queuePairs\": 0", "links[0].devices[0].queuePairs: 0 must be 1..7 (2 queues per pair and the control queue fit a device slot's 16)")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"queuePairs\": 8", "links[0].devices[0].queuePairs: 8 must be 1..7 (2 queues per pair and the control queue fit a device slot's 16)")]
     [InlineData("\"mtu\": 1500", "\"mtu\": 20", "links[0].devices[0].mtu: 20 must be 68..65521")]
     [InlineData("\"mtu\": 1500", "\"mtu\": 65535", "links[0].devices[0].mtu: 65535 must be 68..65521")]
     [InlineData("\"mtu\": 1500", "\"mtu\": \"big\"", "links[0].devices[0].mtu: expected a number, got a string (line 5)")]
@@ -168,6 +170,20 @@ public sealed class ConfigTests : IDisposable
         Assert.Contains("1G is too small for the devices' buffers: they need 1026M (1M + 2 queues x queueSize x 64 KiB per net device), more than the largest window (1G); use fewer net devices or a smaller queueSize",
             Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", huge.Replace("\"64M\"", "\"1G\"", StringComparison.Ordinal))).Message);
         Assert.Equal(1UL << 30, ConfigLoader.Parse("vop.json", big.Replace("\"64M\"", "\"1G\"", StringComparison.Ordinal)).Links[0].WindowSize);
+    }
+
+    [Fact]
+    public void QueuePairsCountInVectorsAndWindow()
+    {
+        string Pairs(int n) => Good.Replace("\"mtu\": 1500", $"\"mtu\": 1500, \"queuePairs\": {n}", StringComparison.Ordinal);
+        NetDeviceEntry net = Assert.IsType<NetDeviceEntry>(ConfigLoader.Parse("vop.json", Pairs(7).Replace("\"64M\"", "\"256M\"", StringComparison.Ordinal)).Links[0].Devices[0]);
+        Assert.Equal(7, net.Options.QueuePairs);
+
+        // 2 pairs: 4 data queues and the control queue, each with a vector, plus the control vector.
+        string fewVectors = Pairs(2).Replace("\"windowSize\"", "\"vectors\": 5, \"windowSize\"", StringComparison.Ordinal).Replace("\"64M\"", "\"128M\"", StringComparison.Ordinal);
+        Assert.Contains("links[0].vectors: 5 is too few: the devices have 5 queues", Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", fewVectors)).Message);
+        Assert.Contains("64M is too small for the devices' buffers: needs at least 128M (a power of two ≥ 65.1M: 1M + 2 queues x queuePairs x queueSize x 64 KiB per net device)",
+            Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", Pairs(2))).Message);
     }
 
     [Fact]

@@ -11,10 +11,15 @@
 # median. Not a test: prints name=value lines (jit_*, aot_*, relay_*, veth_*) and rewrites the net.sh
 # section of docs/benchmarks.md. Needs root, iperf3, ping, a C compiler (cc, gcc or clang).
 #   tests/bench/net.sh [SECONDS_PER_IPERF_RUN [ROUNDS]]      (defaults 10 and $ROUNDS or 3)
+#   tests/bench/net.sh --pairs [SECONDS_PER_IPERF_RUN]   multiqueue: the same link with queuePairs 1 and 2 in
+#     one run (JIT build; iperf3 -P 4 each way, UDP 64-byte pps with 4 streams); rewrites the net.sh pairs
+#     section of docs/benchmarks.md.
 # VOP_BINARY=/abs/path/vop measures that native binary; otherwise artifacts/RID/vop, published first
 # when it is missing or older than the sources.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+MODE=full
+if [[ ${1:-} == --pairs ]]; then MODE=pairs; shift; fi
 T=${1:-10}
 ROUNDS=${2:-${ROUNDS:-3}}
 [[ $T =~ ^[1-9][0-9]*$ ]] || { echo "net.sh: SECONDS_PER_IPERF_RUN must be a positive integer" >&2; exit 1; }
@@ -23,7 +28,7 @@ ROUNDS=${2:-${ROUNDS:-3}}
 for c in iperf3 ping ip python3; do command -v $c >/dev/null || { echo "net.sh: $c is missing" >&2; exit 1; }; done
 CC=
 for c in cc gcc clang; do command -v $c >/dev/null && { CC=$c; break; }; done
-[[ -n $CC ]] || { echo "net.sh: no C compiler (cc, gcc or clang) to build tests/tools/taprelay" >&2; exit 1; }
+[[ $MODE == pairs ]] || [[ -n $CC ]] || { echo "net.sh: no C compiler (cc, gcc or clang) to build tests/tools/taprelay" >&2; exit 1; }
 ./vop --help >/dev/null   # build if needed
 JIT=(dotnet "$PWD/appliance/Vop.Appliance/bin/Release/net10.0/vop.dll")
 case $(uname -m) in x86_64) RID=linux-x64 ;; aarch64) RID=linux-arm64 ;; *) echo "net.sh: no RID for $(uname -m)" >&2; exit 1 ;; esac
@@ -41,13 +46,13 @@ cleanup() {
     rm -rf "$DIR"
 }
 trap cleanup EXIT
-if [[ -z ${VOP_BINARY:-} ]] && { [[ ! -x $AOT ]] || [[ -n $(find appliance netstack links metrics Directory.*.props \
+if [[ $MODE == full ]] && [[ -z ${VOP_BINARY:-} ]] && { [[ ! -x $AOT ]] || [[ -n $(find appliance netstack links metrics Directory.*.props \
         \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' \) -newer "$AOT" -not -path '*/obj/*' -not -path '*/bin/*' -print -quit) ]]; }; then
     echo "net.sh: publishing the native binary (deploy/publish.sh $RID) ..." >&2
     AOT=$(deploy/publish.sh $RID 2>"$DIR/publish.log") || { cat "$DIR/publish.log" >&2; exit 1; }
 fi
-[[ -x $AOT ]] || { echo "net.sh: no native vop at $AOT" >&2; exit 1; }
-$CC -O2 -pthread -o "$DIR/taprelay" tests/tools/taprelay/taprelay.c 2>"$DIR/cc.log" ||
+[[ $MODE == pairs ]] || [[ -x $AOT ]] || { echo "net.sh: no native vop at $AOT" >&2; exit 1; }
+[[ $MODE == pairs ]] || $CC -O2 -pthread -o "$DIR/taprelay" tests/tools/taprelay/taprelay.c 2>"$DIR/cc.log" ||
     { echo "net.sh: $CC could not build tests/tools/taprelay/taprelay.c" >&2; cat "$DIR/cc.log" >&2; exit 1; }
 for ns in $ID-h $ID-c $ID-va $ID-vb $ID-ra $ID-rb; do ip netns add $ns; ip -n $ns link set lo up; done
 
@@ -60,13 +65,15 @@ ip -n $ID-vb addr add 10.181.0.2/24 dev vbb; ip -n $ID-vb link set vbb up
 ping_ok $ID-va 10.181.0.2
 
 # Userspace ceiling: the C relay between TAP vra in $ID-ra and TAP vrb in $ID-rb (it creates both). Idle
-# between its rounds: its threads sleep in read().
-"$DIR/taprelay" vra $ID-ra vrb $ID-rb >"$DIR/relay.out" 2>"$DIR/relay.log" & RELAY=$!
-for i in $(seq 500); do grep -q ready "$DIR/relay.out" && break; kill -0 $RELAY 2>/dev/null || break; sleep 0.01; done
-grep -q ready "$DIR/relay.out" || { echo "net.sh: taprelay did not start" >&2; cat "$DIR/relay.log" >&2; exit 1; }
-ip -n $ID-ra addr add 10.182.0.1/24 dev vra; ip -n $ID-rb addr add 10.182.0.2/24 dev vrb
-ip -n $ID-ra link set vra up; ip -n $ID-rb link set vrb up
-ping_ok $ID-ra 10.182.0.2 || { echo "net.sh: no ping through taprelay" >&2; cat "$DIR/relay.log" >&2; exit 1; }
+# between its rounds: its threads sleep in read(). Not in --pairs mode.
+if [[ $MODE == full ]]; then
+    "$DIR/taprelay" vra $ID-ra vrb $ID-rb >"$DIR/relay.out" 2>"$DIR/relay.log" & RELAY=$!
+    for i in $(seq 500); do grep -q ready "$DIR/relay.out" && break; kill -0 $RELAY 2>/dev/null || break; sleep 0.01; done
+    grep -q ready "$DIR/relay.out" || { echo "net.sh: taprelay did not start" >&2; cat "$DIR/relay.log" >&2; exit 1; }
+    ip -n $ID-ra addr add 10.182.0.1/24 dev vra; ip -n $ID-rb addr add 10.182.0.2/24 dev vrb
+    ip -n $ID-ra link set vra up; ip -n $ID-rb link set vrb up
+    ping_ok $ID-ra 10.182.0.2 || { echo "net.sh: no ping through taprelay" >&2; cat "$DIR/relay.log" >&2; exit 1; }
+fi
 
 HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14+$15}' /proc/$1/stat; }
@@ -183,6 +190,81 @@ JSON
     kill $DEV $DRV; wait $DEV $DRV 2>/dev/null || true
     PIDS=()   # both ended: nothing for cleanup to signal (their PIDs may be reused)
 }
+
+# Multiqueue: one link (JIT build) brought up with queuePairs P, for P = 1 and 2 in the same run.
+pairs() {
+    local P=$1 win=64M; ((P == 1)) || win=128M
+    local key=""; ((P == 1)) || key=", \"queuePairs\": $P"
+    cat >"$DIR/p$P-host.json" <<JSON
+{ "links": [ { "name": "card0", "role": "device", "socket": "$DIR/p$P.sock", "windowSize": "$win",
+  "devices": [ { "type": "net", "tap": "vbh", "mac": "52:54:00:be:00:01", "mtu": 1500$key } ] } ] }
+JSON
+    cat >"$DIR/p$P-card.json" <<JSON
+{ "links": [ { "name": "host", "role": "driver", "socket": "$DIR/p$P.sock", "devices": [ { "type": "net", "tap": "vbc"$key } ] } ] }
+JSON
+    rm -f "$DIR/p$P.sock"
+    ip netns exec $ID-h "${JIT[@]}" run --config "$DIR/p$P-host.json" >"$DIR/p$P-host.log" 2>&1 & DEV=$!; PIDS+=($DEV)
+    for i in $(seq 2000); do [[ -S $DIR/p$P.sock ]] && break; sleep 0.005; done
+    ip netns exec $ID-c "${JIT[@]}" run --config "$DIR/p$P-card.json" >"$DIR/p$P-card.log" 2>&1 & DRV=$!; PIDS+=($DRV)
+    for i in $(seq 2000); do carrier $ID-c vbc && carrier $ID-h vbh && break; sleep 0.01; done
+    ip -n $ID-h addr add 10.180.0.1/24 dev vbh
+    ip -n $ID-c addr add 10.180.0.2/24 dev vbc
+    ping_ok $ID-h 10.180.0.2 || { echo "net.sh: $P-pair vop link did not come up" >&2; cat "$DIR"/p$P-*.log >&2; exit 1; }
+    local h2c c2h one pps
+    h2c=$(tcp $ID-h $ID-c 10.180.0.2 -P 4)
+    c2h=$(tcp $ID-c $ID-h 10.180.0.1 -P 4)
+    one=$(tcp $ID-h $ID-c 10.180.0.2)
+    ip netns exec $ID-c iperf3 -s -1 -B 10.180.0.2 >/dev/null 2>&1 & local s=$!
+    sleep 0.5
+    pps=$(ip netns exec $ID-h iperf3 -c 10.180.0.2 -u -l 64 -b 0 -t 5 -P 4 -J | python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]["sum"]; print("%.0f" % ((e["packets"]-e["lost_packets"])/e["seconds"]))')
+    wait $s 2>/dev/null || true
+    kill $DEV $DRV; wait $DEV $DRV 2>/dev/null || true
+    PIDS=()
+    cat >>"$DIR/figures" <<FIG
+pairs${P}_tcp_p4_host_to_card_gbps=$h2c
+pairs${P}_tcp_p4_card_to_host_gbps=$c2h
+pairs${P}_tcp_p1_host_to_card_gbps=$one
+pairs${P}_udp64_p4_host_to_card_pps=$pps
+FIG
+}
+if [[ $MODE == pairs ]]; then
+    : >"$DIR/figures"
+    pairs 1
+    pairs 2
+    echo "cpus=$(nproc)" >>"$DIR/figures"
+    echo "load_average_1min_at_end=$(cut -d' ' -f1 /proc/loadavg)" >>"$DIR/figures"
+    cat "$DIR/figures"
+    python3 - "$DIR/figures" "$T" <<'PY'
+import sys, re, datetime
+figs = open(sys.argv[1]).read().strip()
+f = dict(l.split("=", 1) for l in figs.splitlines())
+rows = [
+    ("TCP host → card, iperf3 -P 4, Gbit/s", "tcp_p4_host_to_card_gbps"),
+    ("TCP card → host, iperf3 -P 4, Gbit/s", "tcp_p4_card_to_host_gbps"),
+    ("TCP host → card, one stream, Gbit/s", "tcp_p1_host_to_card_gbps"),
+    ("UDP 64-byte packets/s, 4 streams", "udp64_p4_host_to_card_pps"),
+]
+table = "| | 1 pair | 2 pairs |\n|---|---|---|\n" + "\n".join(f"| {n} | {f['pairs1_'+k]} | {f['pairs2_'+k]} |" for n, k in rows)
+body = f"""<!-- net.sh pairs begin -->
+Command: `sudo tests/bench/net.sh --pairs {sys.argv[2]}` (run of {datetime.date.today()}; {f['cpus']} CPUs, 1-minute load
+average {f['load_average_1min_at_end']} at the end). The JIT build, one loopback link brought up with `queuePairs` 1, then
+2 (both ends), iperf3 runs of {sys.argv[2]} s.
+
+{table}
+
+```
+{figs}
+```
+<!-- net.sh pairs end -->"""
+doc = open("docs/benchmarks.md").read()
+if "<!-- net.sh pairs begin -->" in doc:
+    doc = re.sub(r"<!-- net.sh pairs begin -->.*<!-- net.sh pairs end -->", lambda m: body, doc, flags=re.S)
+else:
+    doc += "\n## Multiqueue: 1 vs 2 queue pairs (issue 14)\n\n" + body + "\n"
+open("docs/benchmarks.md", "w").write(doc)
+PY
+    exit 0
+fi
 
 : >"$DIR/raw"
 for ((R = 1; R <= ROUNDS; R++)); do

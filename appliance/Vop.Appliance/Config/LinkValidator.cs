@@ -62,7 +62,12 @@ internal static partial class LinkValidator
 
         string runDir = PathRules.RunDir(at["runDir"], l.RunDir ?? daemonRunDir);
         IReadOnlyList<DeviceEntry> devices = Devices(at, l, name, role, runDir);
-        int queues = devices.Sum(d => d is ConsoleConfigEntry c ? 2 + (2 * c.Ports.Count) : 2);
+        int queues = devices.Sum(d => d switch
+        {
+            ConsoleConfigEntry c => 2 + (2 * c.Ports.Count),
+            NetDeviceEntry { Options.QueuePairs: > 1 } n => (2 * n.Options.QueuePairs) + 1, // + the control queue
+            _ => 2,
+        });
         if (role == LinkRole.Device && queues + 1 > vectors)
         {
             throw at["vectors"].Error($"{vectors} is too few: the devices have {queues} queues and each needs its own vector, plus one for control");

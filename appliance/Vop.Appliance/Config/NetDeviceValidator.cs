@@ -7,7 +7,7 @@ namespace Vop.Appliance.Config;
 /// <summary>
 /// A net device of a link into the <see cref="NetDeviceOptions"/> its backend runs with: TAP name, and on the
 /// device side the MAC, MTU and queue size it puts in the config space. A driver-role device names only its
-/// TAP (and a name); the rest is the device side's to decide.
+/// TAP, a name and the queue pairs it uses at most; the rest is the device side's to decide.
 /// </summary>
 internal static class NetDeviceValidator
 {
@@ -15,7 +15,8 @@ internal static class NetDeviceValidator
     public const int DefaultQueueSize = 256;
     public const string DefaultMac = "52:54:00:00:00:01";
 
-    public static NetDeviceOptions Validate(ConfigKey at, DeviceConfigFile d, LinkRole role)
+    /// <summary>Validates one net device; <paramref name="maxPairs"/> is the link kind's limit on queuePairs.</summary>
+    public static NetDeviceOptions Validate(ConfigKey at, DeviceConfigFile d, LinkRole role, int maxPairs = NetDeviceOptions.MaxWindowQueuePairs)
     {
         string type = at["type"].Required(d.Type);
         if (type != "net")
@@ -51,6 +52,14 @@ internal static class NetDeviceValidator
             throw at["queueSize"].Error($"{queueSize} must be a power of two from 16 to 4096");
         }
 
+        int pairs = d.QueuePairs ?? 1;
+        if (pairs < 1 || pairs > maxPairs)
+        {
+            throw at["queuePairs"].Error(maxPairs == NetDeviceOptions.MaxWindowQueuePairs
+                ? $"{pairs} must be 1..{maxPairs} (2 queues per pair and the control queue fit a device slot's 16)"
+                : $"{pairs} must be 1..{maxPairs}");
+        }
+
         byte[] mac;
         if (role == LinkRole.Device)
         {
@@ -67,7 +76,7 @@ internal static class NetDeviceValidator
             mac = new byte[6];
         }
 
-        return new NetDeviceOptions(d.Name ?? "net0", tap, mac, mtu, (ushort)queueSize);
+        return new NetDeviceOptions(d.Name ?? "net0", tap, mac, mtu, (ushort)queueSize, pairs);
     }
 
     private static byte[] ParseMac(ConfigKey at, string text)

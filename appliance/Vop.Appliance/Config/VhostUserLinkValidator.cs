@@ -45,7 +45,7 @@ internal static class VhostUserLinkValidator
             throw device["queueSize"].Error("the guest's queue sizes are QEMU's (-device virtio-net-pci,rx_queue_size=...,tx_queue_size=...); a vhost-user device has none");
         }
 
-        var net = new NetDeviceEntry(NetDeviceValidator.Validate(device, l.Devices[0], LinkRole.Device));
+        var net = new NetDeviceEntry(NetDeviceValidator.Validate(device, l.Devices[0], LinkRole.Device, Vop.Netstack.NetDeviceOptions.MaxQueuePairs));
         var link = new LinkConfig(name, LinkKind.VhostUser, LinkRole.Device, socket, 0, 0, [net])
         {
             RunDir = PathRules.RunDir(at["runDir"], l.RunDir ?? daemonRunDir),

@@ -98,6 +98,8 @@ public sealed class DeviceConfigFile
 
     public int? QueueSize { get; set; }
 
+    public int? QueuePairs { get; set; }
+
     public string? End { get; set; }
 
     public List<PortConfigFile>? Ports { get; set; }

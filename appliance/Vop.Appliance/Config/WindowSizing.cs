@@ -7,7 +7,7 @@ namespace Vop.Appliance.Config;
 
 /// <summary>
 /// The window's size: how a size is written (64M, 1G, 65536), its range (a power of two from 1M to 1G, as an
-/// ivshmem BAR is), and room for what the driver side carves: per net device, two queues of queueSize
+/// ivshmem BAR is), and room for what the driver side carves: per net device, two queues per queue pair of queueSize
 /// buffers of <see cref="FrameSizes.MaxCarvedBuffer"/> bytes (the one buffer-size formula, netstack's), plus
 /// 1 MiB for the header, device table and rings.
 /// </summary>
@@ -32,7 +32,7 @@ internal static class WindowSizing
         if (window < needed)
         {
             string need = string.Create(CultureInfo.InvariantCulture, $"{Math.Ceiling(needed * 10.0 / Min) / 10:0.#}M");
-            string formula = $"1M + 2 queues x queueSize x {FrameSizes.MaxCarvedBuffer >> 10} KiB per net device";
+            string formula = $"1M + 2 queues x {(nets.Any(n => n.QueuePairs > 1) ? "queuePairs x " : string.Empty)}queueSize x {FrameSizes.MaxCarvedBuffer >> 10} KiB per net device";
             throw at.Error(needed > Max
                 ? $"{text} is too small for the devices' buffers: they need {need} ({formula}), more than the largest window (1G); use fewer net devices or a smaller queueSize"
                 : $"{text} is too small for the devices' buffers: needs at least {Format(Math.Max(Min, BitOperations.RoundUpToPowerOf2(needed)))} (a power of two ≥ {need}: {formula})");
@@ -43,7 +43,7 @@ internal static class WindowSizing
 
     /// <summary>The least window the devices' buffers fit in.</summary>
     public static ulong Needed(IEnumerable<NetDeviceOptions> nets) =>
-        LayoutReserve + nets.Aggregate(0UL, (sum, n) => sum + (2UL * n.QueueSize * FrameSizes.MaxCarvedBuffer));
+        LayoutReserve + nets.Aggregate(0UL, (sum, n) => sum + (2UL * (ulong)n.QueuePairs * n.QueueSize * FrameSizes.MaxCarvedBuffer));
 
     /// <summary>A size as it is written: 1G, 64M, 512K, or bytes.</summary>
     public static string Format(ulong size) => size switch

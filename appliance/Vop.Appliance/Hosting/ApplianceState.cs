@@ -52,10 +52,12 @@ public sealed class ApplianceState
                     devices.Add(new DeviceSeries(c.Name, device.Name, type, device.Status, device.Features, device.Live));
                     for (int q = 0; q < device.QueueCount; q++)
                     {
-                        // Even queues carry device → driver in both virtio-net and virtio-console.
-                        bool deviceToDriver = q % 2 == 0;
+                        // Even queues carry device → driver in both virtio-net and virtio-console; a net
+                        // device's control queue (last of an odd count) carries driver → device commands.
+                        string name = QueueName(type, q, device.QueueCount);
+                        bool deviceToDriver = q % 2 == 0 && name != ControlQueue;
                         string direction = deviceToDriver == deviceSideIsHost ? "transmit" : "receive";
-                        queues.Add(new QueueSeries(c.Name, device.Name, QueueName(type, q), direction, device.Queues[q]));
+                        queues.Add(new QueueSeries(c.Name, device.Name, name, direction, device.Queues[q]));
                     }
                 }
 
@@ -77,9 +79,12 @@ public sealed class ApplianceState
     /// <summary>The <c>type</c> label: the appliance carries net and console devices.</summary>
     public static string TypeLabel(DeviceType type) => type == DeviceType.Net ? "net" : "console";
 
-    /// <summary>virtio queue names: rx0/tx0 for net; port0-rx, ctrl-rx, … for console.</summary>
-    public static string QueueName(string type, int q) => type == "net"
-        ? (q % 2 == 0 ? "rx" : "tx") + (q / 2).ToString(System.Globalization.CultureInfo.InvariantCulture)
+    /// <summary>The name of a multiqueue net device's control queue (virtio 1.2 5.1.2: queue 2N).</summary>
+    public const string ControlQueue = "ctrl";
+
+    /// <summary>virtio queue names: rx0/tx0, rx1/tx1, …, ctrl for net (of <paramref name="count"/> queues); port0-rx, ctrl-rx, … for console.</summary>
+    public static string QueueName(string type, int q, int count = 2) => type == "net"
+        ? (count >= 3 && count % 2 == 1 && q == count - 1 ? ControlQueue : (q % 2 == 0 ? "rx" : "tx") + (q / 2).ToString(System.Globalization.CultureInfo.InvariantCulture))
         : q switch
         {
             2 => "ctrl-rx",

@@ -303,7 +303,8 @@ internal sealed class VhostUserSession : IDisposable
     /// <summary>Starts the device when memory and every ring are ready; a ring the memory does not hold is refused.</summary>
     private void TryStart()
     {
-        if (_running || _memory is null || _features == 0 || !_rings.All(r => r.Ready(ProtocolNegotiated)))
+        int ready = ReadyPrefix();
+        if (_running || _memory is null || _features == 0 || ready == 0)
         {
             return;
         }
@@ -314,9 +315,9 @@ internal sealed class VhostUserSession : IDisposable
         }
 
         bool eventIdx = (Negotiated & (1UL << 29)) != 0;
-        var queues = new DeviceQueue[_rings.Length];
-        var kicks = new EventFdDoorbell[_rings.Length];
-        for (int i = 0; i < _rings.Length; i++)
+        var queues = new DeviceQueue[ready];
+        var kicks = new EventFdDoorbell[ready];
+        for (int i = 0; i < ready; i++)
         {
             VhostUserVring r = _rings[i];
             if (!_memory.TryTranslateUser(r.DescUser, SplitRingLayout.DescBytes(r.Size), out ulong desc) ||
@@ -341,6 +342,32 @@ internal sealed class VhostUserSession : IDisposable
         _running = true;
     }
 
+    /// <summary>
+    /// How many rings the device can start with: all of them when every ring is ready; for a multiqueue net
+    /// device (rings in pairs) the pairs from the first up to the first one not ready or not enabled, since
+    /// QEMU sets up every pair but enables only those the guest asked for (VQ_PAIRS_SET, `ethtool -L`).
+    /// </summary>
+    private int ReadyPrefix()
+    {
+        if (_rings.All(r => r.Ready(ProtocolNegotiated)))
+        {
+            return _rings.Length;
+        }
+
+        if (_rings.Length < 4 || _rings.Length % 2 != 0)
+        {
+            return 0;
+        }
+
+        int pairs = 0;
+        while (pairs < _rings.Length / 2 && _rings[2 * pairs].Ready(ProtocolNegotiated) && _rings[(2 * pairs) + 1].Ready(ProtocolNegotiated))
+        {
+            pairs++;
+        }
+
+        return 2 * pairs;
+    }
+
     /// <summary>Stops the device if running and keeps where each ring stands. True when it was running.</summary>
     public bool StopDevice()
     {
@@ -357,9 +384,9 @@ internal sealed class VhostUserSession : IDisposable
         }
 
         _retiredCalls.Clear();
-        for (int i = 0; i < _rings.Length; i++)
+        for (int i = 0; i < _queues!.Length; i++)
         {
-            _rings[i].LastAvail = _queues![i].LastAvail;
+            _rings[i].LastAvail = _queues[i].LastAvail;
         }
 
         _queues = null;

@@ -1,42 +1,109 @@
 using Microsoft.Extensions.Logging;
 using Vop.Links.Devices;
 using Vop.Links.VhostUser;
+using Vop.Netstack.Tap;
 using Vop.Netstack.Virtio;
 
 namespace Vop.Netstack.Device;
 
 /// <summary>
 /// The virtio-net device on the device side, bridged to a local TAP: frames read from the TAP go to the
-/// driver through the receive queue, frames the driver transmits go to the TAP. The TAP exists (admin up,
-/// NO-CARRIER) for the whole life of the backend; carrier follows the device being live.
+/// driver through the receive queues, frames the driver transmits go to the TAP. The TAP exists (admin up,
+/// NO-CARRIER) for the whole life of the backend; carrier follows the device being live. With N &gt; 1
+/// queue pairs it offers VIRTIO_NET_F_MQ: queues rx0, tx0, …, rxN-1, txN-1, then the control queue
+/// (virtio 1.2 5.1.2), one pump and one TAP queue per pair.
 /// </summary>
 public sealed class NetDeviceBackend : NetBackend, IDeviceBackend, IVhostUserDevice
 {
     private readonly NetDeviceOptions _options;
 
     public NetDeviceBackend(NetDeviceOptions options, ILogger log)
-        : base(options.Name, options.Tap, options.Mtu, log)
+        : base(options.Name, options.Tap, options.Mtu, options.QueuePairs, log)
     {
         _options = options;
+        Stats = Cells.For(WindowQueueCount);
     }
 
-    public ulong OfferedFeatures => NetFeatures.Offered;
+    /// <summary>Over given TAP queues, one per pair (tests: frame pipes).</summary>
+    internal NetDeviceBackend(NetDeviceOptions options, TapDevice[] taps, ILogger log)
+        : base(options.Name, options.Tap, taps, log)
+    {
+        _options = options;
+        Stats = Cells.For(WindowQueueCount);
+    }
 
-    public ulong VhostUserFeatures => NetFeatures.OfferedToVhostUser;
+    private int Pairs => _options.QueuePairs;
 
-    public int QueueCount => 2;
+    /// <summary>On a window: 2·N data queues, plus the control queue when N &gt; 1.</summary>
+    private int WindowQueueCount => Pairs > 1 ? (2 * Pairs) + 1 : 2;
 
-    public byte[] Config => new NetConfigSpace(_options.Mac, true, (ushort)_options.Mtu).Encode();
+    public ulong OfferedFeatures => Pairs > 1 ? NetFeatures.Offered | NetFeatures.Multiqueue : NetFeatures.Offered;
 
-    public IReadOnlyList<ushort> QueueSizes => [_options.QueueSize, _options.QueueSize];
+    /// <summary>With several pairs also MQ: QEMU masks the guest's MQ with the back-end's (vhost_net.c user_feature_bits) and keeps CTRL_VQ itself.</summary>
+    public ulong VhostUserFeatures => Pairs > 1 ? NetFeatures.OfferedToVhostUser | NetFeatures.Mq : NetFeatures.OfferedToVhostUser;
 
-    public void Start(DeviceSession session) => Start(session.QueueSet());
+    /// <summary>Over vhost-user the control queue stays in QEMU: the back-end serves the 2·N data queues.</summary>
+    int IVhostUserDevice.QueueCount => 2 * Pairs;
 
-    /// <summary>Serves a receive/transmit queue pair in whatever memory it lives (vop window or vhost-user guest).</summary>
+    public byte[] Config => new NetConfigSpace(_options.Mac, true, (ushort)_options.Mtu, (ushort)Pairs).Encode();
+
+    public IReadOnlyList<ushort> QueueSizes => [.. Enumerable.Repeat(_options.QueueSize, WindowQueueCount)];
+
+    /// <summary>
+    /// A window session. Without MQ negotiated only the first pair runs. With MQ every pair's pump runs,
+    /// but the driver uses pair 0 alone until its VQ_PAIRS_SET (5.1.6.5.5), which the control thread applies.
+    /// </summary>
+    public void Start(DeviceSession session)
+    {
+        Stop();
+        DeviceQueueSet set = session.QueueSet();
+        if (Pairs == 1 || !NetFeatures.HasMultiqueue(set.Negotiated))
+        {
+            StartPairs(set, 1, null, null);
+            return;
+        }
+
+        var gate = new PairGate(1);
+        var control = new NetControlPump(_options.Tap, set, 2 * Pairs, Pairs, pairs =>
+        {
+            // Attach before the gate opens and detach after it closes, so no pump reads a queue the kernel
+            // is not steering to, and no flow is steered to a queue nobody reads for longer than the switch.
+            for (int q = 0; q < pairs; q++)
+            {
+                Taps[q].SetQueueAttached(true);
+            }
+
+            gate.Set(pairs);
+            WakePumps();
+            for (int q = pairs; q < Taps.Length; q++)
+            {
+                Taps[q].SetQueueAttached(false);
+            }
+        });
+        StartPairs(set, Pairs, gate, control);
+    }
+
+    /// <summary>A vhost-user session: the front-end's enabled pairs (QEMU applies VQ_PAIRS_SET as vring enables).</summary>
     public void Start(DeviceQueueSet queues)
     {
         Stop();
-        Tap.SetOffloads(NetFeatures.TapOffloadsTowardDriver(queues.Negotiated));
-        Run(new NetDevicePump(_options, Tap, queues, Capture), carrier: true, queues.Negotiated);
+        StartPairs(queues, Math.Min(queues.Queues.Count / 2, Pairs), null, null);
+    }
+
+    private void StartPairs(DeviceQueueSet set, int pumps, PairGate? gate, NetControlPump? control)
+    {
+        if (IsTap)
+        {
+            Tap.SetOffloads(NetFeatures.TapOffloadsTowardDriver(set.Negotiated));
+        }
+
+        AttachQueues(gate?.Active ?? pumps);
+        var running = new NetPump[pumps];
+        for (int p = 0; p < pumps; p++)
+        {
+            running[p] = new NetDevicePump(_options, Taps[p], set, Capture, p, gate);
+        }
+
+        Run(running, control, carrier: true, set.Negotiated);
     }
 }

@@ -29,14 +29,20 @@ internal sealed unsafe class NetDevicePump : NetPump
     private readonly ulong _maxFromDriver;
     private readonly Capture.CaptureRing _capture;
     private readonly MergeableReceiver? _mergeable;
+    private readonly int _pair;
+    private readonly PairGate? _gate;
 
-    public NetDevicePump(NetDeviceOptions options, TapDevice tap, DeviceQueueSet set, Capture.CaptureRing capture)
-        : base(options.Tap, tap, set.Kicks[0], set.Kicks[1], set.Queues[0].Stats, set.Queues[1].Stats)
+    // pair: Which receive/transmit pair of the set (queues 2·pair, 2·pair + 1) this pump serves.
+    // gate: With several pairs: how many the driver uses; this pump reads its TAP queue only while below it.
+    public NetDevicePump(NetDeviceOptions options, TapDevice tap, DeviceQueueSet set, Capture.CaptureRing capture, int pair = 0, PairGate? gate = null)
+        : base(options.Tap, pair, tap, set.Kicks[2 * pair], set.Kicks[(2 * pair) + 1], set.Queues[2 * pair].Stats, set.Queues[(2 * pair) + 1].Stats)
     {
         _capture = capture;
         _window = set.Window;
-        _rx = set.Queues[0];
-        _tx = set.Queues[1];
+        _pair = pair;
+        _gate = gate;
+        _rx = set.Queues[2 * pair];
+        _tx = set.Queues[(2 * pair) + 1];
         ulong f = set.Negotiated;
         _csumFromDriver = (f & NetFeatures.Csum) != 0;
         _tso4FromDriver = (f & NetFeatures.HostTso4) != 0;
@@ -71,14 +77,15 @@ internal sealed unsafe class NetDevicePump : NetPump
             bool tapEmpty = false;
             int moved = 0;
             long readSince = Stopwatch.GetTimestamp();
+            bool rxOn = _gate is null || _pair < _gate.Active;
 
             // TAP → driver.
-            if (_mergeable is not null)
+            if (_mergeable is not null && rxOn)
             {
                 moved = _mergeable.Receive(w, iov, Budget, out starved, out tapEmpty);
             }
 
-            for (int i = 0; i < Budget && _mergeable is null; i++)
+            for (int i = 0; i < Budget && _mergeable is null && rxOn; i++)
             {
                 if (!haveRx)
                 {
@@ -183,7 +190,7 @@ internal sealed unsafe class NetDevicePump : NetPump
 
             // Arm notifications, re-check, then sleep. The TAP is watched only while we hold a buffer for it.
             bool more = _tx.EnableNotifications();
-            if (starved)
+            if (starved && rxOn)
             {
                 more |= _rx.EnableNotifications();
             }
@@ -193,7 +200,7 @@ internal sealed unsafe class NetDevicePump : NetPump
                 continue;
             }
 
-            Sleep(epoll, wantTap: !starved, tapEmpty);
+            Sleep(epoll, wantTap: rxOn && !starved, tapEmpty);
         }
 
         _mergeable?.Release();

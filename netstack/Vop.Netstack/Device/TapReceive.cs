@@ -16,8 +16,9 @@ internal static unsafe class TapReceive
     public static nint Frame(TapDevice tap, iovec* iov, int count, ulong capacity, QueueStats stats)
     {
         nint n = tap.Read(iov, count);
-        if (n == -LibC.EAGAIN || n == 0)
+        if (n == -LibC.EAGAIN || n == 0 || n == -LibC.EBADFD)
         {
+            // EBADFD: a detached multiqueue TAP queue (a pair the peer just stopped using) reads as empty.
             return 0;
         }
 

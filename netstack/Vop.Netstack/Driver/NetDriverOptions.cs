@@ -1,4 +1,7 @@
 namespace Vop.Netstack.Driver;
 
-/// <summary>A driver-side net device: which TAP it binds to. MAC and MTU come from the device's config space.</summary>
-public sealed record NetDriverOptions(string Name, string Tap, int FallbackMtu = 1500);
+/// <summary>
+/// A driver-side net device: which TAP it binds to and how many queue pairs it will use at most (the
+/// device offers its own maximum). MAC and MTU come from the device's config space.
+/// </summary>
+public sealed record NetDriverOptions(string Name, string Tap, int FallbackMtu = 1500, int QueuePairs = 1);

@@ -34,13 +34,14 @@ internal sealed unsafe class NetDriverPump : NetPump
     private readonly bool _ecn;
     private readonly Capture.CaptureRing _capture;
 
-    public NetDriverPump(string tapName, TapDevice tap, DriverSession session, int mtu, Capture.CaptureRing capture)
-        : base(tapName, tap, session.End.LocalDoorbell(session.Slot.Vectors[0]), session.End.LocalDoorbell(session.Slot.Vectors[1]), session.Queues[0].Stats, session.Queues[1].Stats)
+    // pair: Which receive/transmit pair of the session (queues 2·pair, 2·pair + 1) this pump serves; its buffers are carved here.
+    public NetDriverPump(string tapName, TapDevice tap, DriverSession session, int mtu, Capture.CaptureRing capture, int pair = 0)
+        : base(tapName, pair, tap, session.End.LocalDoorbell(session.Slot.Vectors[2 * pair]), session.End.LocalDoorbell(session.Slot.Vectors[(2 * pair) + 1]), session.Queues[2 * pair].Stats, session.Queues[(2 * pair) + 1].Stats)
     {
         _capture = capture;
         _session = session;
-        _rx = session.Queues[0];
-        _tx = session.Queues[1];
+        _rx = session.Queues[2 * pair];
+        _tx = session.Queues[(2 * pair) + 1];
         ulong f = session.Negotiated;
         _csum = (f & NetFeatures.GuestCsum) != 0;
         _tso4 = (f & NetFeatures.GuestTso4) != 0;

@@ -19,12 +19,15 @@ public sealed unsafe class TapDevice : IDisposable
 
     private readonly SafeFd _fd;
     private readonly bool _isTap;
+    private readonly bool _multiQueue;
+    private bool _detached;
 
-    private TapDevice(SafeFd fd, string name, bool isTap)
+    private TapDevice(SafeFd fd, string name, bool isTap, bool multiQueue = false)
     {
         _fd = fd;
         Name = name;
         _isTap = isTap;
+        _multiQueue = multiQueue;
     }
 
     public string Name { get; }
@@ -57,7 +60,9 @@ public sealed unsafe class TapDevice : IDisposable
     }
 
     /// <summary>Creates the TAP <paramref name="name"/> (or attaches to a persistent one of that name).</summary>
-    public static TapDevice Open(string name)
+    // multiQueue (IFF_MULTI_QUEUE): every Open of the same name adds a queue (its own fd); the kernel keeps
+    // each flow on one queue. A TAP made without it takes no second queue, so one pair keeps the plain TAP.
+    public static TapDevice Open(string name, bool multiQueue = false)
     {
         ValidateName(name);
         if (!File.Exists("/dev/net/tun"))
@@ -83,7 +88,7 @@ public sealed unsafe class TapDevice : IDisposable
         try
         {
             TapInterop.IfReq req = TapInterop.Named(name);
-            req.Flags = TapInterop.IFF_TAP | TapInterop.IFF_NO_PI | TapInterop.IFF_VNET_HDR;
+            req.Flags = (short)(TapInterop.IFF_TAP | TapInterop.IFF_NO_PI | TapInterop.IFF_VNET_HDR | (multiQueue ? TapInterop.IFF_MULTI_QUEUE : 0));
             if (LibC.ioctl(raw, TapInterop.TUNSETIFF, &req) < 0)
             {
                 int e = Errno.Last;
@@ -99,7 +104,7 @@ public sealed unsafe class TapDevice : IDisposable
 
             int hdr = VnetHeaderSize;
             Errno.Check(LibC.ioctl(raw, TapInterop.TUNSETVNETHDRSZ, &hdr), $"tap {name}: TUNSETVNETHDRSZ");
-            return new TapDevice(fd, name, isTap: true);
+            return new TapDevice(fd, name, isTap: true, multiQueue);
         }
         catch
         {
@@ -127,6 +132,53 @@ public sealed unsafe class TapDevice : IDisposable
             tap.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The TAP's queues for a link, <paramref name="queues"/> fds of one interface (IFF_MULTI_QUEUE when more
+    /// than one), set up as <see cref="OpenForLink"/> does through the first.
+    /// </summary>
+    public static TapDevice[] OpenQueuesForLink(string name, int mtu, int queues)
+    {
+        var taps = new List<TapDevice>(queues);
+        try
+        {
+            for (int q = 0; q < queues; q++)
+            {
+                taps.Add(Open(name, multiQueue: queues > 1));
+            }
+
+            taps[0].SetCarrier(false);
+            taps[0].SetMtu(mtu);
+            taps[0].BringUp();
+            return [.. taps];
+        }
+        catch
+        {
+            foreach (TapDevice t in taps)
+            {
+                t.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Attaches or detaches this queue of a multiqueue TAP (TUNSETQUEUE): the kernel steers no flow to a
+    /// detached queue, so a pair the peer does not use holds no frames. Idempotent; a no-op on a plain TAP.
+    /// </summary>
+    public void SetQueueAttached(bool attached)
+    {
+        if (!_multiQueue || attached != _detached)
+        {
+            return;
+        }
+
+        TapInterop.IfReq req = default;
+        req.Flags = (short)(attached ? TapInterop.IFF_ATTACH_QUEUE : TapInterop.IFF_DETACH_QUEUE);
+        Errno.Check(LibC.ioctl(_fd.Fd, TapInterop.TUNSETQUEUE, &req), $"tap {Name}: TUNSETQUEUE({(attached ? "attach" : "detach")})");
+        _detached = !attached;
     }
 
     /// <summary>Checks an interface name the way the kernel will (IFNAMSIZ - 1 bytes, no '/', ':' or whitespace).</summary>

@@ -11,12 +11,16 @@ internal static unsafe class TapInterop
     public const int IFF_TAP = 0x0002;
     public const int IFF_NO_PI = 0x1000;
     public const int IFF_VNET_HDR = 0x4000;
+    public const int IFF_MULTI_QUEUE = 0x0100;
+    public const int IFF_ATTACH_QUEUE = 0x0200;
+    public const int IFF_DETACH_QUEUE = 0x0400;
     public const int IFF_UP = 0x1;
 
     public const int TUNSETIFF = 0x400454ca;        // _IOW('T', 202, int)
     public const int TUNSETOFFLOAD = 0x400454d0;    // _IOW('T', 208, unsigned int)
     public const int TUNSETVNETHDRSZ = 0x400454d8;  // _IOW('T', 216, int)
     public const int TUNSETCARRIER = 0x400454e2;    // _IOW('T', 226, int)
+    public const int TUNSETQUEUE = 0x400454d9;      // _IOW('T', 217, int)
 
     public const uint TUN_F_CSUM = 0x01;
     public const uint TUN_F_TSO4 = 0x02;

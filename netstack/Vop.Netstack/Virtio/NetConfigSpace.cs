@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace Vop.Netstack.Virtio;
 
 /// <summary>virtio-net config space: mac[6], le16 status, le16 max_virtqueue_pairs, le16 mtu (virtio 1.2 5.1.4).</summary>
-public readonly record struct NetConfigSpace(byte[] Mac, bool LinkUp, ushort Mtu)
+public readonly record struct NetConfigSpace(byte[] Mac, bool LinkUp, ushort Mtu, ushort MaxQueuePairs = 1)
 {
     public const int Size = 12;
     public const ushort StatusLinkUp = 1;
@@ -13,7 +13,7 @@ public readonly record struct NetConfigSpace(byte[] Mac, bool LinkUp, ushort Mtu
         var b = new byte[Size];
         Mac.AsSpan(0, 6).CopyTo(b);
         BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(6), LinkUp ? StatusLinkUp : (ushort)0);
-        BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(8), 1);
+        BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(8), MaxQueuePairs);
         BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(10), Mtu);
         return b;
     }
@@ -25,6 +25,6 @@ public readonly record struct NetConfigSpace(byte[] Mac, bool LinkUp, ushort Mtu
             throw new InvalidDataException($"virtio-net config space is {b.Length} bytes, expected {Size}");
         }
 
-        return new NetConfigSpace(b[..6].ToArray(), (BinaryPrimitives.ReadUInt16LittleEndian(b[6..]) & StatusLinkUp) != 0, BinaryPrimitives.ReadUInt16LittleEndian(b[10..]));
+        return new NetConfigSpace(b[..6].ToArray(), (BinaryPrimitives.ReadUInt16LittleEndian(b[6..]) & StatusLinkUp) != 0, BinaryPrimitives.ReadUInt16LittleEndian(b[10..]), BinaryPrimitives.ReadUInt16LittleEndian(b[8..]));
     }
 }

@@ -18,6 +18,11 @@ public static class NetFeatures
     public const ulong HostEcn = 1UL << 13;
     public const ulong MrgRxbuf = 1UL << 15;
     public const ulong Status = 1UL << 16;
+    public const ulong CtrlVq = 1UL << 17;
+    public const ulong Mq = 1UL << 22;
+
+    /// <summary>What a device with several queue pairs adds to <see cref="Offered"/>: MQ needs CTRL_VQ (virtio 1.2 5.1.3.1).</summary>
+    public const ulong Multiqueue = CtrlVq | Mq;
 
     /// <summary>
     /// What the vop net device offers: checksum and TSO offload both ways, so 64 KiB TSO frames cross whole,
@@ -32,6 +37,9 @@ public static class NetFeatures
     /// space (MAC, MTU, link status) and the control queue itself and masks anything else.
     /// </summary>
     public const ulong OfferedToVhostUser = (Offered & ~(Mtu | Mac | Status)) | MrgRxbuf;
+
+    /// <summary>True when both MQ and the control queue it needs were negotiated.</summary>
+    public static bool HasMultiqueue(ulong negotiated) => (negotiated & Multiqueue) == Multiqueue;
 
     /// <summary>
     /// TAP offloads for the end that forwards frames *to the driver* (device side): the kernel may hand
@@ -80,6 +88,8 @@ public static class NetFeatures
         Add(HostEcn, "host_ecn");
         Add(MrgRxbuf, "mrg_rxbuf");
         Add(Status, "status");
+        Add(CtrlVq, "ctrl_vq");
+        Add(Mq, "mq");
         Add(VirtioFeatures.EventIdx, "event_idx");
         Add(VirtioFeatures.Version1, "version_1");
         return string.Join(',', names);

@@ -58,8 +58,11 @@ public sealed partial class GuestVm : IGuestShell, IDisposable
     /// QEMU 7.2 under TCG crashes in msix_set_vector_notifiers once a vhost-user NIC's driver starts with
     /// MSI-X (reference/peers-and-lab.md, 4b). reconnect=1: QEMU comes back to a restarted back-end by itself.
     /// </summary>
-    public static string[] VhostUserNic(string socket) =>
-        ["-chardev", $"socket,id=vh,path={socket},reconnect=1", "-netdev", "vhost-user,id=n0,chardev=vh", "-device", "virtio-net-pci,netdev=n0,vectors=0"];
+    /// With <paramref name="queues"/> &gt; 1: queues=N on the netdev and mq=on on the device (QEMU keeps the control
+    /// queue and turns the guest's VQ_PAIRS_SET into SET_VRING_ENABLE per pair; still INTx, for the crash above).
+    public static string[] VhostUserNic(string socket, int queues = 1) => queues == 1
+        ? ["-chardev", $"socket,id=vh,path={socket},reconnect=1", "-netdev", "vhost-user,id=n0,chardev=vh", "-device", "virtio-net-pci,netdev=n0,vectors=0"]
+        : ["-chardev", $"socket,id=vh,path={socket},reconnect=1", "-netdev", $"vhost-user,id=n0,chardev=vh,queues={queues}", "-device", "virtio-net-pci,netdev=n0,vectors=0,mq=on"];
 
     /// <summary>An ivshmem-plain BAR2 backed by <paramref name="file"/> at PCI slot 5 (guest BDF 0000:00:05.0).</summary>
     public static string[] IvshmemPlain(string file, string size) =>

@@ -18,7 +18,8 @@ public sealed class LinkPair : IDisposable
     /// <param name="kind">loopback (ivshmem socket) or pci (a window file mapped by both, polled doorbells).</param>
     /// <param name="cardIsDevice">false: the host is the device side (MIC default); true: the card is.</param>
     /// <param name="doorbellBits">ntb only: emulated NTB registers in a second file (<see cref="RegisterFile"/>) with this many doorbell bits.</param>
-    public LinkPair(int mtu = 1500, string[]? consoleCommand = null, string kind = "loopback", bool cardIsDevice = false, int? doorbellBits = null)
+    /// <param name="queuePairs">queuePairs of the net device on both ends (1: the key is left out); the window grows with it.</param>
+    public LinkPair(int mtu = 1500, string[]? consoleCommand = null, string kind = "loopback", bool cardIsDevice = false, int? doorbellBits = null, int queuePairs = 1)
     {
         Run.RequireRoot();
         _mtu = mtu;
@@ -30,8 +31,12 @@ public sealed class LinkPair : IDisposable
         Dir = Path.Combine("/tmp", $"vop-e2e-{Id}");
         Directory.CreateDirectory(Dir);
         Socket = Path.Combine(Dir, "link.sock");
-        object DeviceNet(string tap) => new { type = "net", name = "net0", tap, mac = "52:54:00:0e:2e:01", mtu };
-        object DriverNet(string tap) => new { type = "net", name = "net0", tap };
+        object DeviceNet(string tap) => queuePairs == 1
+            ? new { type = "net", name = "net0", tap, mac = "52:54:00:0e:2e:01", mtu }
+            : new { type = "net", name = "net0", tap, mac = "52:54:00:0e:2e:01", mtu, queuePairs };
+        object DriverNet(string tap) => queuePairs == 1 ? new { type = "net", name = "net0", tap } : new { type = "net", name = "net0", tap, queuePairs };
+        // 1 pair fits 64M; each doubling of the pairs doubles the driver's buffers (WindowSizing).
+        string windowSize = $"{64 << (int)Math.Ceiling(Math.Log2(queuePairs))}M";
         var hostDevices = new List<object> { cardIsDevice ? DriverNet(HostTap) : DeviceNet(HostTap) };
         var cardDevices = new List<object> { cardIsDevice ? DeviceNet(CardTap) : DriverNet(CardTap) };
         if (consoleCommand is not null)
@@ -71,13 +76,13 @@ public sealed class LinkPair : IDisposable
                 l["socket"] = Socket;
                 if (device)
                 {
-                    l["windowSize"] = "64M";
+                    l["windowSize"] = windowSize;
                 }
             }
             else
             {
                 l["path"] = WindowFile;
-                l["windowSize"] = "64M";
+                l["windowSize"] = windowSize;
                 if (doorbellBits is not null)
                 {
                     l["registers"] = Registers(end == "host");
@@ -204,6 +209,54 @@ public sealed class LinkPair : IDisposable
             }
 
             sink.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> TCP transfers at once (ports 5400 + i, seeds seed + i), each of
+    /// <paramref name="bytes"/>; returns each one's (source sha, sink sha, sink bytes).
+    /// </summary>
+    public (string SourceSha, string SinkSha, long SinkBytes)[] ParallelTransfers(string fromNs, string toNs, string toIp, long bytes, int count, int seed)
+    {
+        var sinks = new List<(Process P, Task<string> Out)>();
+        var sources = new List<(Process P, Task<string> Out)>();
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                Process sink = Process.Start(Run.Info(toNs, Run.NetProbe("tcp-sink", "--port", (5400 + i).ToString())))!;
+                sinks.Add((sink, sink.StandardOutput.ReadToEndAsync()));
+            }
+
+            Thread.Sleep(1500); // the sinks listen (a dotnet start each)
+            for (int i = 0; i < count; i++)
+            {
+                Process source = Process.Start(Run.Info(fromNs, Run.NetProbe("tcp-source", "--connect", $"{toIp}:{5400 + i}", "--bytes", bytes.ToString(), "--seed", (seed + i).ToString())))!;
+                sources.Add((source, source.StandardOutput.ReadToEndAsync()));
+            }
+
+            var results = new (string, string, long)[count];
+            for (int i = 0; i < count; i++)
+            {
+                Assert.True(sources[i].P.WaitForExit(180_000) && sources[i].P.ExitCode == 0, $"tcp source {i} failed: {sources[i].Out.Result}\n{Logs()}");
+                Assert.True(sinks[i].P.WaitForExit(30_000), $"sink {i} did not finish");
+                string so = sinks[i].Out.Result;
+                results[i] = (Field(sources[i].Out.Result, "sha256"), Field(so, "sha256"), long.Parse(Field(so, "bytes")));
+            }
+
+            return results;
+        }
+        finally
+        {
+            foreach ((Process p, _) in sinks.Concat(sources))
+            {
+                if (!p.HasExited)
+                {
+                    p.Kill(entireProcessTree: true);
+                }
+
+                p.Dispose();
+            }
         }
     }
 
