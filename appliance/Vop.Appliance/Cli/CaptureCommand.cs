@@ -32,22 +32,11 @@ public static class CaptureCommand
             return 1;
         }
 
-        using var stop = new CancellationTokenSource();
+        using var stop = new StopSignals();
         if (duration > 0)
         {
             stop.CancelAfter(TimeSpan.FromSeconds(duration));
         }
-
-        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
-        {
-            c.Cancel = true;
-            stop.Cancel();
-        });
-        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true;
-            stop.Cancel();
-        });
 
         using var writer = new CaptureFileWriterDevice(file, FileMode.Create);
         try
@@ -64,7 +53,7 @@ public static class CaptureCommand
         var buffer = new byte[1 << 20];
         long frames = 0;
         socket.ReceiveTimeout = 200;
-        while (!stop.IsCancellationRequested && (count <= 0 || frames < count))
+        while (!stop.IsSet && (count <= 0 || frames < count))
         {
             int n;
             try

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Vop.Links.Ivshmem;
 using Vop.Links.Windows;
@@ -54,17 +53,7 @@ public static class IvshmemServerCommand
             b.SetMinimumLevel(LogLevel.Information);
         });
         ILogger log = logs.CreateLogger("vop.ivshmem-server");
-        using var stop = new ManualResetEventSlim();
-        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
-        {
-            c.Cancel = true;
-            stop.Set();
-        });
-        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true;
-            stop.Set();
-        });
+        using var stop = new StopSignals();
 
         using SharedWindow? memory = CreateMemory(bytes, out string? error);
         if (memory is null)

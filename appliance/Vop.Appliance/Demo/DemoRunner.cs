@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
 namespace Vop.Appliance.Demo;
@@ -33,17 +32,7 @@ public static partial class DemoRunner
         }
 
         var demo = new Demo(Environment.ProcessId);
-        using var stop = new ManualResetEventSlim();
-        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
-        {
-            c.Cancel = true;
-            stop.Set();
-        });
-        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true;
-            stop.Set();
-        });
+        using var stop = new Cli.StopSignals();
         try
         {
             bool ok = demo.Bring(stop, check);
@@ -83,7 +72,7 @@ public static partial class DemoRunner
             _runDir = Path.Combine(_dir, "run");
         }
 
-        public bool Bring(ManualResetEventSlim stop, bool check)
+        public bool Bring(Cli.StopSignals stop, bool check)
         {
             // 0700: the throwaway SSH keys live here, and sshd's StrictModes wants no group or world write on the way to authorized_keys.
             Directory.CreateDirectory(_dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -318,7 +307,7 @@ public static partial class DemoRunner
             }
         }
 
-        private static bool WaitCarrier(string ns, string tap, ManualResetEventSlim stop)
+        private static bool WaitCarrier(string ns, string tap, Cli.StopSignals stop)
         {
             long deadline = Environment.TickCount64 + 60_000;
             while (Environment.TickCount64 < deadline && !stop.IsSet)
