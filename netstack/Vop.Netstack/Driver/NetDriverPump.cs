@@ -82,6 +82,7 @@ internal sealed unsafe class NetDriverPump : NetPump
         _rx.Publish();
 
         using Epoll epoll = OpenEpoll();
+        using var writes = new TapWriteBatch(Tap, Budget);
         iovec iov = default;
 
         while (!Stopping)
@@ -111,10 +112,7 @@ internal sealed unsafe class NetDriverPump : NetPump
 
                     iov.iov_base = w.Address(off, used.Length);
                     iov.iov_len = (size_t)used.Length;
-                    if (Tap.Write(&iov, 1) < 0)
-                    {
-                        _rx.Stats.Drops[(int)NetDropReason.TapError]++;
-                    }
+                    writes.Write(&iov, 1);
                 }
 
                 _rx.TryAdd(new BufferSegment(off, _rxSize, true), out ushort again);
@@ -122,6 +120,8 @@ internal sealed unsafe class NetDriverPump : NetPump
                 moved++;
             }
 
+            // The frames must be out of the buffers before the device may fill them again.
+            _rx.Stats.Drops[(int)NetDropReason.TapError] += writes.Flush();
             _rx.FlushReapStats();
             _rx.Publish();
 
