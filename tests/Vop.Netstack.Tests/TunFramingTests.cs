@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.NetworkInformation;
 using PacketDotNet;
+using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Netstack.Tests.Infrastructure;
 using Vop.Netstack.Tun;
@@ -53,6 +54,23 @@ public sealed class TunFramingTests
         Assert.Equal(s_own, seen[18..24]);                                             // from the TUN end's
         Assert.Equal(new byte[] { 0x08, 0x00 }, seen[24..26]);
         Assert.Equal(packet, seen[26..]);
+    }
+
+    /// <summary>With MRG_RXBUF (a vhost-user guest facing a device-side TUN end): the hole is left in the held buffers.</summary>
+    [Fact]
+    public void TunPacketLandsFramedInMergeableBuffers()
+    {
+        ulong features = VirtioFeatures.Version1 | VirtioFeatures.EventIdx | NetFeatures.Csum | NetFeatures.GuestCsum | NetFeatures.MrgRxbuf;
+        using DevicePumpRig rig = new DevicePumpRig(features, tun: TunAddresses.ForDevice(DevicePumpRig.Mac)).Start();
+        byte[] frame = Frames.Udp(700, 9);
+        rig.PostRx(12, 8, 1000);
+        rig.PostRx(1000);
+        rig.Pipe.Send(Frames.WithHeader(Frames.PlainHeader(), frame.AsSpan(Ethernet.HeaderSize)));
+        (UsedElement used, byte[] seen) = rig.ReapRx();
+        Assert.Equal((uint)(VirtioNetHeader.Size + frame.Length), used.Length);
+        Assert.Equal(1, Frames.NumBuffers(seen));
+        Assert.Equal(s_own, seen[18..24]);
+        Assert.Equal(frame[12..], seen[24..]);
     }
 
     [Fact]
