@@ -19,9 +19,12 @@ public sealed class LinkPair : IDisposable
     /// <param name="cardIsDevice">false: the host is the device side (MIC default); true: the card is.</param>
     /// <param name="doorbellBits">ntb only: emulated NTB registers in a second file (<see cref="RegisterFile"/>) with this many doorbell bits.</param>
     /// <param name="queuePairs">queuePairs of the net device on both ends (1: the key is left out); the window grows with it.</param>
+    /// <param name="hostLink">Extra keys of the host's link entry (poll, cpus).</param>
+    /// <param name="cardLink">Extra keys of the card's link entry.</param>
     /// <param name="hostMode">The host end's net device mode, "tap" or "tun" (null: the key is left out, a TAP).</param>
     /// <param name="cardMode">The card end's net device mode, likewise.</param>
-    public LinkPair(int mtu = 1500, string[]? consoleCommand = null, string kind = "loopback", bool cardIsDevice = false, int? doorbellBits = null, int queuePairs = 1, string? hostMode = null, string? cardMode = null)
+    public LinkPair(int mtu = 1500, string[]? consoleCommand = null, string kind = "loopback", bool cardIsDevice = false, int? doorbellBits = null, int queuePairs = 1,
+        IReadOnlyDictionary<string, object>? hostLink = null, IReadOnlyDictionary<string, object>? cardLink = null, string? hostMode = null, string? cardMode = null)
     {
         Run.RequireRoot();
         _mtu = mtu;
@@ -109,6 +112,11 @@ public sealed class LinkPair : IDisposable
                 {
                     l["registers"] = Registers(end == "host");
                 }
+            }
+
+            foreach ((string key, object value) in (end == "host" ? hostLink : cardLink) ?? new Dictionary<string, object>())
+            {
+                l[key] = value;
             }
 
             return l;
