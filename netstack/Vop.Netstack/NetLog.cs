@@ -21,4 +21,7 @@ internal static partial class NetLog
 
     [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "tap {Tap}: pump stopped after {BusyLoops} busy loops; allocated {Bytes} bytes after warm-up")]
     public static partial void PumpSummary(ILogger logger, string tap, long busyLoops, long bytes);
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "tap {Tap}: could not pin the pump to CPUs {Cpus} ({Error}); it runs on any CPU")]
+    public static partial void PinFailed(ILogger logger, string tap, string cpus, string error);
 }
