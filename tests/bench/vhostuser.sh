@@ -35,7 +35,8 @@
 #   tests/bench/vhostuser.sh [SECONDS [ROUNDS]]      (defaults 10 and $ROUNDS or 3; WARMUP=2 s)
 # VOP_BINARY=/abs/path/vop measures that native binary; otherwise artifacts/RID/vop, published first when
 # it is missing or older than the sources. KEEP=1 keeps the logs (both testpmds', vop's) in /tmp;
-# BACKENDS=vop or BACKENDS=dpdk measures one back-end only (no ratios; for debugging).
+# BACKENDS=vop or BACKENDS=dpdk measures one back-end only (no ratios; for debugging). VOP_POLL=busy (or
+# sleep) sets vop's link key "poll" (default: vop's own, adaptive); busy makes vop spin like DPDK does.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 T=${1:-10}
@@ -104,7 +105,7 @@ tapstat() {
 start_vop() {
     cat >"$DIR/vop.json" <<JSON
 { "runDir": "$DIR/run", "metrics": { "listen": "off" },
-  "links": [ { "name": "vm0", "kind": "vhost-user", "socket": "$DIR/vop.sock",
+  "links": [ { "name": "vm0", "kind": "vhost-user", "socket": "$DIR/vop.sock"${VOP_POLL:+, \"poll\": \"$VOP_POLL\"},
     "devices": [ { "type": "net", "name": "net0", "tap": "$TAPV", "mtu": 1500 } ] } ] }
 JSON
     rm -f "$DIR/vop.sock"
@@ -262,6 +263,7 @@ load_average_1min_at_end=$(cut -d' ' -f1 /proc/loadavg)
 dpdk=$(dpkg-query -W -f '${Version}' dpdk-dev 2>/dev/null || echo unknown)
 vop_binary=$AOT
 vop_commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+vop_poll=${VOP_POLL:-default}
 ENV
 
 # Medians over rounds, ranges, per-round ratios: the name=value lines.
@@ -322,23 +324,19 @@ for d, label in (("fe_to_tap", "front-end → TAP"), ("tap_to_fe", "TAP → fron
     for s in ("64", "1500"):
         k = f"{d}_{s}"
         rows.append(f"| {label}, {s} B, Mpps | {mr(f'vop_{k}_pps', 1e6, 3)} | {mr(f'dpdk_{k}_pps', 1e6, 3)} | "
-                    f"**{mr(f'vop_vs_dpdk_{k}', 1, 2)}** | {mr(f'vop_{k}_cpu_percent')} | {mr(f'dpdk_{k}_cpu_percent')} |")
-table = ("| | vop back-end | DPDK net_vhost + net_tap | vop / DPDK | CPU vop, % | CPU DPDK, % |\n"
-         "|---|---|---|---|---|---|\n" + "\n".join(rows))
-text = f"""Command: `sudo tests/bench/vhostuser.sh {f['seconds_per_measurement']} {f['rounds']}` (run of
-{datetime.date.today()}, vop {f['vop_commit']}, DPDK {f['dpdk']}; {f['cpus']} CPUs ({f['cpu_model']}), 1-minute load
-average {f['load_average_1min_at_start']} at the start and {f['load_average_1min_at_end']} at the end). Front-end: DPDK
-testpmd with net_virtio_user0 (`--no-huge`, split ring, 1 queue pair; tests/tools/memfdseal preloaded so its
-memfd can be sealed: vop refuses DPDK's unsealable `--no-huge` memfd otherwise), all its lcores on CPU
-{f['frontend_cpu']}. Back-end on CPU {f['backend_cpu']}: vop's Native AOT binary (kind vhost-user, TAP in a namespace) or
-testpmd with net_vhost0 + net_tap0 in io forward (its TAP in another namespace); each {f['rounds']} rounds,
-the order alternating, a fresh back-end and front-end per round. front-end → TAP: testpmd txonly at full
-speed, figure = the TAP's rx_packets per second (frames the back-end wrote into the kernel) over
-{f['seconds_per_measurement']} s after {f['warmup_seconds']} s of warm-up. TAP → front-end: tests/tools/tapgen (AF_PACKET,
-qdisc bypass, sendmmsg) floods the TAP from the namespace, pinned to CPU {f['tapgen_cpu']} with the back-end;
-figure = the front-end's received packets per second (testpmd rxonly, port RX-packets). Frame sizes
-include the Ethernet header. CPU = the back-end process's user+system time over the interval, % of one
-CPU. Each figure is the median over rounds with min–max in brackets; the ratio is taken within each round."""
+                    f"**{mr(f'vop_vs_dpdk_{k}', 1, 2)}** | {mr(f'vop_{k}_cpu_percent')} | {mr(f'dpdk_{k}_cpu_percent')} | "
+                    f"{f.get(f'vop_{k}_frontend_cpu_percent', '–')} / {f.get(f'dpdk_{k}_frontend_cpu_percent', '–')} |")
+table = ("| | vop back-end | DPDK net_vhost + net_tap | vop / DPDK | CPU vop, % | CPU DPDK, % | front-end CPU, % (vop / DPDK runs) |\n"
+         "|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+poll = "" if f.get("vop_poll", "default") == "default" else f"VOP_POLL={f['vop_poll']} "
+text = f"""Command: `sudo {poll}tests/bench/vhostuser.sh {f['seconds_per_measurement']} {f['rounds']}` (run of
+{datetime.date.today()}, vop {f['vop_commit']} with poll {f.get('vop_poll', 'default')}, DPDK {f['dpdk']}; {f['cpus']} CPUs
+({f['cpu_model']}), 1-minute load average {f['load_average_1min_at_start']} at the start and
+{f['load_average_1min_at_end']} at the end). Front-end on CPU {f['frontend_cpu']}, back-end on CPU {f['backend_cpu']},
+tapgen on CPU {f['tapgen_cpu']}; {f['rounds']} round(s), the back-ends' order alternating; each rate over
+{f['seconds_per_measurement']} s after {f['warmup_seconds']} s of warm-up. Rates are medians over the rounds with min–max in
+brackets, vop / DPDK is taken within each round, CPU is the back-end process's user+system time in % of one
+CPU."""
 fcpu = [float(v) for k, v in f.items() if k.endswith("_frontend_cpu_percent")]
 if fcpu and min(fcpu) < 90:
     text += f""" **Disturbed run:** the busy-polling front-end got as little as {min(fcpu):.0f} % of its CPU in some
