@@ -16,7 +16,7 @@
 #     thread, AF_PACKET with PACKET_QDISC_BYPASS, sendmmsg of 64 frames) for WARMUP + SECONDS; figure =
 #     packets/s the front-end received (its port's RX-packets from `show port stats 0`, taken at both ends of
 #     the SECONDS interval). Beside it: what the back-end read from the TAP (TAP tx_packets), what the TAP
-#     dropped because the back-end did not read it in time (TAP tx_dropped) and their sum, what tapgen
+#     dropped because the back-end did not read it in time (TAP tx_dropped), and their sum: what tapgen
 #     offered.
 # CPU placement (2 CPUs; FE_CPU=0 and BE_CPU=1 by default): the front-end (both its lcores: --lcores
 # 0@FE,1@FE, and its control threads: taskset) on FE_CPU, the guest's CPU. The back-end — vop (taskset, all
@@ -25,7 +25,8 @@
 # (GEN_CPU, default BE_CPU). Note DPDK's back-end busy-polls BE_CPU, so in tap_to_fe it shares the CPU with
 # tapgen half and half whether or not it has work, while vop sleeps when the TAP is empty.
 # CPU figures: user+system time of the back-end process (all threads) over the SECONDS interval, in % of one
-# CPU; the same for the front-end (a busy-polling testpmd: below ~100 % means other load took its CPU). For vop the script also prints per-queue counters (vop status -j over each measurement: packets per
+# CPU; the same for the front-end (a busy-polling testpmd: below ~100 % means other load took its CPU).
+# For vop the script also prints per-queue counters (vop status -j over each measurement: packets per
 # batch, doorbells and drops) so a shortfall says where it is.
 #
 # Figures: medians over rounds, `NAME_range=min..max`; `vop_vs_dpdk_*` is vop / DPDK taken within each
