@@ -154,7 +154,7 @@ public static class StatusCommand
                 b.Append(c, $"  link {l.Name}{kind}: {l.Role} side, {(l.Up ? "UP" : "DOWN (peer gone or not negotiated)")}, resets {l.Resets}{pumps}\n");
                 foreach (StatusDocument.Device d in l.Devices)
                 {
-                    b.Append(c, $"    device {d.Name} ({d.Type}): {(d.Live ? "live" : "down")}, status 0x{d.Status:x}, features {d.Features}\n");
+                    b.Append(c, $"    device {d.Name} ({d.Type}{(d.Mode is null ? string.Empty : $", {d.Mode}")}): {(d.Live ? "live" : "down")}, status 0x{d.Status:x}, features {d.Features}\n");
                     b.Append(c, $"        {"queue",-10} {"carries",-11} {"packets",12} {"bytes",15} {"pkt/s",10} {"bit/s",12} {"drops",7} {"errors",7}\n");
                     foreach (StatusDocument.Queue q in d.Queues)
                     {

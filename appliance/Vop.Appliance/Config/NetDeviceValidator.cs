@@ -7,7 +7,8 @@ namespace Vop.Appliance.Config;
 /// <summary>
 /// A net device of a link into the <see cref="NetDeviceOptions"/> its backend runs with: TAP name, and on the
 /// device side the MAC, MTU and queue size it puts in the config space. A driver-role device names only its
-/// TAP, a name and the queue pairs it uses at most; the rest is the device side's to decide.
+/// TAP, a name and the queue pairs it uses at most; the rest is the device side's to decide. Either role
+/// chooses its mode (TAP or TUN) for itself.
 /// </summary>
 internal static class NetDeviceValidator
 {
@@ -60,6 +61,8 @@ internal static class NetDeviceValidator
                 : $"{pairs} must be 1..{maxPairs}");
         }
 
+        NetMode mode = d.Mode is null ? NetMode.Tap : ConfigNames.NetModes.Parse(at["mode"], d.Mode, $"is not a net device mode ({ConfigNames.NetModes.List})");
+
         byte[] mac;
         if (role == LinkRole.Device)
         {
@@ -76,7 +79,7 @@ internal static class NetDeviceValidator
             mac = new byte[6];
         }
 
-        return new NetDeviceOptions(d.Name ?? "net0", tap, mac, mtu, (ushort)queueSize, pairs);
+        return new NetDeviceOptions(d.Name ?? "net0", tap, mac, mtu, (ushort)queueSize, pairs, mode);
     }
 
     private static byte[] ParseMac(ConfigKey at, string text)

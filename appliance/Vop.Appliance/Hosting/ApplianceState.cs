@@ -2,6 +2,7 @@ using Vop.Appliance.Config;
 using Vop.Links.Supervision;
 using Vop.Links.Transport;
 using Vop.Metrics;
+using Vop.Netstack;
 
 namespace Vop.Appliance.Hosting;
 
@@ -51,7 +52,8 @@ public sealed class ApplianceState
                 {
                     SupervisedDevice device = link.DeviceAt(d);
                     string type = TypeLabel(device.Type);
-                    devices.Add(new DeviceSeries(c.Name, device.Name, type, device.Status, device.Features, device.Live));
+                    string? mode = c.Devices.OfType<NetDeviceEntry>().FirstOrDefault(n => n.Name == device.Name)?.Options.Mode.Label();
+                    devices.Add(new DeviceSeries(c.Name, device.Name, type, device.Status, device.Features, device.Live) { Mode = mode });
                     for (int q = 0; q < device.QueueCount; q++)
                     {
                         // Even queues carry device → driver in both virtio-net and virtio-console; a net

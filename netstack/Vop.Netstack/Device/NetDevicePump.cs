@@ -62,7 +62,7 @@ internal sealed unsafe class NetDevicePump : NetPump
     protected override void Run()
     {
         using Epoll epoll = OpenEpoll();
-        using var writes = new TapWriteBatch(Tap, Budget);
+        using var writes = new TapWriteBatch(Tap, _tx.Stats, Budget);
         WindowAccessor w = _window;
         iovec* iov = stackalloc iovec[2 * MaxSegments]; // [0, 64) the held receive chain, [64, 128) transmit
         Span<BufferSegment> rxSegs = stackalloc BufferSegment[MaxSegments];
@@ -176,7 +176,7 @@ internal sealed unsafe class NetDevicePump : NetPump
             }
 
             // The frames must be out of the buffers before the driver may see them used.
-            _tx.Stats.Drops[(int)NetDropReason.TapError] += writes.Flush();
+            writes.Flush();
             _tx.Publish();
             if (Fault != RingErrorKind.None)
             {

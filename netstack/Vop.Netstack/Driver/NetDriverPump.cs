@@ -82,7 +82,7 @@ internal sealed unsafe class NetDriverPump : NetPump
         _rx.Publish();
 
         using Epoll epoll = OpenEpoll();
-        using var writes = new TapWriteBatch(Tap, Budget);
+        using var writes = new TapWriteBatch(Tap, _rx.Stats, Budget);
         iovec iov = default;
 
         while (!Stopping)
@@ -121,7 +121,7 @@ internal sealed unsafe class NetDriverPump : NetPump
             }
 
             // The frames must be out of the buffers before the device may fill them again.
-            _rx.Stats.Drops[(int)NetDropReason.TapError] += writes.Flush();
+            writes.Flush();
             _rx.FlushReapStats();
             _rx.Publish();
 
