@@ -179,6 +179,11 @@ public abstract class NetBackend : IDisposable
                 NetLog.PumpSummary(_log, TapName, pump.BusyLoops, pump.AllocatedAfterWarmup);
             }
 
+            if (pump.WriteFallBackErrno != 0)
+            {
+                NetLog.WriteFallBack(_log, TapName, Links.Interop.Errno.Describe(pump.WriteFallBackErrno));
+            }
+
             if (pump.Crash is Exception crash)
             {
                 NetLog.PumpCrashed(_log, TapName, Links.Faults.Describe(crash));

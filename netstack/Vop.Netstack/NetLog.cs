@@ -24,4 +24,7 @@ internal static partial class NetLog
 
     [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "tap {Tap}: could not pin the pump to CPUs {Cpus} ({Error}); it runs on any CPU")]
     public static partial void PinFailed(ILogger logger, string tap, string cpus, string error);
+
+    [LoggerMessage(EventId = 207, Level = LogLevel.Warning, Message = "tap {Tap}: io_uring writes failed ({Error}) where writev worked; the pump wrote frame by frame")]
+    public static partial void WriteFallBack(ILogger logger, string tap, string error);
 }

@@ -27,6 +27,7 @@ internal abstract class NetPump : PumpThread
     private long _lastWork;
     private bool _tapInterest = true;
     private PollMode _poll;
+    private TapWriteBatch? _writes;
 
     protected NetPump(string tapName, int pair, TapDevice tap, EventFdDoorbell rxBell, EventFdDoorbell txBell, QueueStats rxStats, QueueStats txStats)
         : base(pair == 0 ? $"vop-net-{tapName}" : $"vop-net-{tapName}-{pair}")
@@ -61,6 +62,12 @@ internal abstract class NetPump : PumpThread
         _lastWork = Stopwatch.GetTimestamp();
         return epoll;
     }
+
+    /// <summary>The pump thread's TAP write batch (io_uring where it works); the pump disposes it.</summary>
+    protected TapWriteBatch OpenWriteBatch(QueueStats stats, uint entries) => _writes = new TapWriteBatch(Tap, stats, entries);
+
+    /// <summary>Nonzero when batched TAP writes failed where writev worked and the pump fell back (the errno).</summary>
+    public int WriteFallBackErrno => _writes?.FallBackErrno ?? 0;
 
     /// <summary>After a pass that moved <paramref name="moved"/> buffers: true to loop again without arming notifications.</summary>
     protected bool KeepPolling(int moved)

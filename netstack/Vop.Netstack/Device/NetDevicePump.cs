@@ -62,7 +62,7 @@ internal sealed unsafe class NetDevicePump : NetPump
     protected override void Run()
     {
         using Epoll epoll = OpenEpoll();
-        using var writes = new TapWriteBatch(Tap, _tx.Stats, Budget);
+        using TapWriteBatch writes = OpenWriteBatch(_tx.Stats, Budget);
         WindowAccessor w = _window;
         iovec* iov = stackalloc iovec[2 * MaxSegments]; // [0, 64) the held receive chain, [64, 128) transmit
         Span<BufferSegment> rxSegs = stackalloc BufferSegment[MaxSegments];

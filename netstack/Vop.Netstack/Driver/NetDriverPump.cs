@@ -82,7 +82,7 @@ internal sealed unsafe class NetDriverPump : NetPump
         _rx.Publish();
 
         using Epoll epoll = OpenEpoll();
-        using var writes = new TapWriteBatch(Tap, _rx.Stats, Budget);
+        using TapWriteBatch writes = OpenWriteBatch(_rx.Stats, Budget);
         iovec iov = default;
 
         while (!Stopping)

@@ -21,7 +21,10 @@ internal sealed unsafe class TapWriteBatch : IDisposable
     private readonly QueueStats _stats;
     private readonly IoUring? _ring;
     private readonly iovec* _pool;
+    private readonly int* _frameStart; // per queued write: its first segment in the pool
+    private readonly int* _frameCount;
     private int _poolUsed;
+    private bool _fallBack;
 
     public TapWriteBatch(TapDevice tap, QueueStats stats, uint entries)
     {
@@ -42,18 +45,27 @@ internal sealed unsafe class TapWriteBatch : IDisposable
         }
 
         _pool = (iovec*)NativeMemory.Alloc(PoolSegments, (nuint)sizeof(iovec));
+        _frameStart = (int*)NativeMemory.Alloc((nuint)_ring.Capacity, sizeof(int));
+        _frameCount = (int*)NativeMemory.Alloc((nuint)_ring.Capacity, sizeof(int));
     }
 
     /// <summary>False with VOP_TAP_URING=0 (for comparisons): every frame is written by its own writev.</summary>
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("VOP_TAP_URING") != "0";
 
     /// <summary>Whether writes are gathered into io_uring submissions.</summary>
-    public bool Batched => _ring is not null;
+    public bool Batched => _ring is not null && !_fallBack;
+
+    /// <summary>
+    /// The errno of a batched write that failed where the same frame written by writev then went out (the
+    /// kernel's io_uring path does not work for this fd, e.g. RWF_NOWAIT unsupported): from then on every
+    /// frame is written by writev. 0 while batching works.
+    /// </summary>
+    public int FallBackErrno { get; private set; }
 
     /// <summary>Writes one frame (vnet header first) from the gather list, now or at the next <see cref="Flush"/>.</summary>
     public void Write(iovec* iov, int count)
     {
-        if (_ring is null)
+        if (_ring is null || _fallBack)
         {
             TapSend.Frame(_tap, iov, count, _stats);
             return;
@@ -66,6 +78,8 @@ internal sealed unsafe class TapWriteBatch : IDisposable
 
         iovec* copy = _pool + _poolUsed;
         new ReadOnlySpan<iovec>(iov, count).CopyTo(new Span<iovec>(copy, count));
+        _frameStart[_ring.Queued] = _poolUsed;
+        _frameCount[_ring.Queued] = count;
         _poolUsed += count;
         _ring.QueueWritev(_tap.Fd, copy, count);
     }
@@ -73,7 +87,7 @@ internal sealed unsafe class TapWriteBatch : IDisposable
     /// <summary>Hands every gathered write to the kernel and waits for all; a failed one is counted as tap_error.</summary>
     public void Flush()
     {
-        if (_ring is not null)
+        if (_ring is not null && _ring.Queued != 0)
         {
             Submit();
         }
@@ -85,6 +99,8 @@ internal sealed unsafe class TapWriteBatch : IDisposable
         if (_pool != null)
         {
             NativeMemory.Free(_pool);
+            NativeMemory.Free(_frameStart);
+            NativeMemory.Free(_frameCount);
         }
     }
 
@@ -93,9 +109,18 @@ internal sealed unsafe class TapWriteBatch : IDisposable
         int n = _ring!.SubmitAndWait();
         for (int i = 0; i < n; i++)
         {
-            if (_ring.Result(i) < 0)
+            int result = _ring.Result(i);
+            if (result < 0)
             {
-                _stats.Drops[(int)NetDropReason.TapError]++;
+                // Once more by writev (the frame is still in the window: not yet published). If that goes
+                // out, io_uring is what failed: write frame by frame from now on. Else it is counted once.
+                long dropsBefore = _stats.Drops[(int)NetDropReason.TapError];
+                TapSend.Frame(_tap, _pool + _frameStart[i], _frameCount[i], _stats);
+                if (_stats.Drops[(int)NetDropReason.TapError] == dropsBefore && result != -LibC.EAGAIN)
+                {
+                    _fallBack = true;
+                    FallBackErrno = -result;
+                }
             }
         }
 

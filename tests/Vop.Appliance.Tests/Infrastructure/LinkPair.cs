@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace Vop.Appliance.Tests.Infrastructure;
 
@@ -309,6 +310,20 @@ public sealed class LinkPair : IDisposable
         string status = File.ReadAllText($"/proc/{p.Id}/status");
         string line = status.Split('\n').First(l => l.StartsWith("RssAnon:", StringComparison.Ordinal));
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+    }
+
+    /// <summary>
+    /// Stops both daemons cleanly and asserts that every pump that warmed up (1,000 busy loops; each logs
+    /// its allocation at a clean stop) allocated nothing after, and that at least <paramref name="warmPumps"/> did.
+    /// </summary>
+    public void StopAndAssertPumpsAllocatedNothing(int warmPumps = 2)
+    {
+        Kill(Driver, 15);
+        Kill(Device, 15);
+        string logs = Logs();
+        MatchCollection m = Regex.Matches(logs, @"pump stopped after (\d+) busy loops; allocated (-?\d+) bytes after warm-up");
+        Assert.True(m.Count >= warmPumps, logs);
+        Assert.All(m, x => Assert.Equal("0", x.Groups[2].Value));
     }
 
     public static void Kill(Process? p, int signal)
