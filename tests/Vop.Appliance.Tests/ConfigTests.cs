@@ -35,7 +35,7 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Theory]
-    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"colour\": \"red\"", "links[0].devices[0].colour: unknown key (line 5; links[0].devices[0] takes type, name, tap, mac, mtu, queueSize, queuePairs, end, ports, runDir)")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"colour\": \"red\"", "links[0].devices[0].colour: unknown key (line 5; links[0].devices[0] takes type, name, tap, mac, mtu, queueSize, queuePairs, datapath, end, ports, runDir)")]
     [InlineData("\"kind\": \"loopback\",", "\"kind\": \"loopback\", \"speed\": 1,", "links[0].speed: unknown key (line 4; links[0] takes name, kind,")]
     [InlineData("\"mtu\": 1500", "\"mtuu\": 1500", "links[0].devices[0].mtuu: unknown key; did you mean mtu? (line 5)")]
     [InlineData("\"mtu\": 1500", "\"MTU\": 1500", "links[0].devices[0].MTU: unknown key; did you mean mtu? (line 5)")]

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Vop.Netstack;
 using Vop.Netstack.Tap;
+using Vop.Netstack.VhostNet;
 
 namespace Vop.Appliance.Config;
 
@@ -60,6 +61,8 @@ internal static class NetDeviceValidator
                 : $"{pairs} must be 1..{maxPairs}");
         }
 
+        NetDatapath datapath = Datapath(at["datapath"], d.Datapath, role, pairs);
+
         byte[] mac;
         if (role == LinkRole.Device)
         {
@@ -76,7 +79,41 @@ internal static class NetDeviceValidator
             mac = new byte[6];
         }
 
-        return new NetDeviceOptions(d.Name ?? "net0", tap, mac, mtu, (ushort)queueSize, pairs);
+        return new NetDeviceOptions(d.Name ?? "net0", tap, mac, mtu, (ushort)queueSize, pairs, datapath);
+    }
+
+    /// <summary>
+    /// "pump" (default: vop's pump thread) or "vhost-net" (the kernel moves the packets; device side, one
+    /// pair, and the kernel must have /dev/vhost-net now, so check-config says so before a run does).
+    /// </summary>
+    private static NetDatapath Datapath(ConfigKey at, string? text, LinkRole role, int pairs)
+    {
+        switch (text)
+        {
+            case null or "pump":
+                return NetDatapath.Pump;
+            case "vhost-net":
+                break;
+            default:
+                throw at.Error($"'{text}' is not a datapath (pump, vhost-net)");
+        }
+
+        if (role != LinkRole.Device)
+        {
+            throw at.Error("vhost-net serves the device side of a net device; a driver-role device always runs vop's pump");
+        }
+
+        if (pairs != 1)
+        {
+            throw at.Error($"vhost-net serves one queue pair here (queuePairs is {pairs}); use datapath \"pump\" for multiqueue");
+        }
+
+        if (!VhostNetKernel.Exists)
+        {
+            throw at.Error("vhost-net needs /dev/vhost-net, which does not exist on this machine (modprobe vhost_net; or datapath \"pump\")");
+        }
+
+        return NetDatapath.VhostNet;
     }
 
     private static byte[] ParseMac(ConfigKey at, string text)

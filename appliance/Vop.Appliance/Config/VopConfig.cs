@@ -100,6 +100,8 @@ public sealed class DeviceConfigFile
 
     public int? QueuePairs { get; set; }
 
+    public string? Datapath { get; set; }
+
     public string? End { get; set; }
 
     public List<PortConfigFile>? Ports { get; set; }
