@@ -125,6 +125,36 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void DatapathIsPumpOrVhostNetWhereTheKernelHasIt()
+    {
+        Assert.Equal(Vop.Netstack.NetDatapath.Pump, Assert.IsType<NetDeviceEntry>(ConfigLoader.Parse("vop.json", Good).Links[0].Devices[0]).Options.Datapath);
+        string With(string datapath) => Good.Replace("\"mtu\": 1500", $"\"mtu\": 1500, \"datapath\": \"{datapath}\"", StringComparison.Ordinal);
+        string Bad(string text) => Assert.Throws<ConfigException>(() => ConfigLoader.Parse("vop.json", text)).Message;
+        Assert.Equal(Vop.Netstack.NetDatapath.Pump, Assert.IsType<NetDeviceEntry>(ConfigLoader.Parse("vop.json", With("pump")).Links[0].Devices[0]).Options.Datapath);
+        Assert.Equal("vop.json: links[0].devices[0].datapath: 'kernel' is not a datapath (pump, vhost-net)", Bad(With("kernel")));
+
+        // One line naming the key and the missing device where the kernel has no vhost-net (this build
+        // machine's kernel: CONFIG_VHOST_NET is not set); accepted where /dev/vhost-net exists.
+        if (!File.Exists("/dev/vhost-net"))
+        {
+            Assert.Equal("vop.json: links[0].devices[0].datapath: vhost-net needs /dev/vhost-net, which does not exist on this machine (modprobe vhost_net; or datapath \"pump\")", Bad(With("vhost-net")));
+        }
+        else
+        {
+            Assert.Equal(Vop.Netstack.NetDatapath.VhostNet, Assert.IsType<NetDeviceEntry>(ConfigLoader.Parse("vop.json", With("vhost-net")).Links[0].Devices[0]).Options.Datapath);
+        }
+
+        // Checked before the device exists: the driver side, several pairs, a vhost-user link and a console refuse it anyway.
+        Assert.Contains("links[0].devices[0].datapath: vhost-net serves the device side", Bad(With("vhost-net").Replace("\"role\": \"device\"", "\"role\": \"driver\"", StringComparison.Ordinal).Replace(", \"mac\": \"52:54:00:12:34:56\", \"mtu\": 1500", string.Empty, StringComparison.Ordinal)));
+        Assert.Contains("links[0].devices[0].datapath: vhost-net serves one queue pair here (queuePairs is 2)", Bad(With("vhost-net").Replace("\"mtu\": 1500", "\"mtu\": 1500, \"queuePairs\": 2", StringComparison.Ordinal)));
+        const string vhost = """
+            { "links": [ { "name": "vm0", "kind": "vhost-user", "socket": "/run/vop/vm0.sock",
+                "devices": [ { "type": "net", "name": "net0", "tap": "vop-vm0", "datapath": "vhost-net" } ] } ] }
+            """;
+        Assert.Contains("links[0].devices[0].datapath: vhost-net runs a vop window's rings", Bad(vhost));
+    }
+
+    [Fact]
     public void VhostUserRefusesAQueueSize()
     {
         const string vhost = """
