@@ -20,6 +20,12 @@ public sealed record LinkSeries(string Link, string Role, bool Up, long Resets)
     /// <summary>Link kind (loopback, pci, ntb, vhost-user), for status output; not a metric label.</summary>
     public string Kind { get; init; } = string.Empty;
 
+    /// <summary>How the link's pumps wait (adaptive, busy, sleep), for status output; not a metric label.</summary>
+    public string Poll { get; init; } = string.Empty;
+
+    /// <summary>The CPUs the link's pumps are pinned to ("0-1"), or null; for status output.</summary>
+    public string? Cpus { get; init; }
+
     /// <summary>Resets by bounded reason (driver_reset, link_down, broken, …).</summary>
     public IReadOnlyDictionary<string, long> ResetsByReason { get; init; } = new Dictionary<string, long>();
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Vop.Links.Devices;
 using Vop.Links.Rings;
 using Vop.Links.Transport;
 using Vop.Links.Stats;
@@ -46,6 +47,9 @@ public abstract class NetBackend : IDisposable
 
     /// <summary>One cell per virtio queue of the device as last laid out (rx0, tx0, …, ctrl).</summary>
     public IReadOnlyList<QueueStats> Stats { get; private protected set; } = [];
+
+    /// <summary>The link's poll mode and CPUs for the pumps of the next session.</summary>
+    public PumpSettings PumpSettings { get; set; } = PumpSettings.Default;
 
     /// <summary>Frames mirrored for `vop capture` while one is attached.</summary>
     public CaptureRing Capture { get; } = new();
@@ -117,10 +121,19 @@ public abstract class NetBackend : IDisposable
         _control = control;
         foreach (NetPump p in pumps)
         {
+            p.Settings = PumpSettings;
             p.Start();
+            if (p.PinError != 0)
+            {
+                NetLog.PinFailed(_log, TapName, PumpSettings.Cpus!.ToString(), Links.Interop.Errno.Describe(p.PinError));
+            }
         }
 
-        control?.Start();
+        if (control is not null)
+        {
+            control.Settings = PumpSettings; // its CPUs; it waits on its queue's doorbell whatever the poll mode
+            control.Start();
+        }
         SetCarrier(carrier);
         if (_log.IsEnabled(LogLevel.Information))
         {

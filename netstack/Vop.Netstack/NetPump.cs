@@ -14,9 +14,9 @@ namespace Vop.Netstack;
 /// </summary>
 internal abstract class NetPump : PumpThread
 {
-    // After traffic, keep polling this long before sleeping: a reply usually comes back sooner than an
-    // eventfd wake-up takes (tens of microseconds here), so request/response latency skips two wakes.
-    // An idle pump sleeps: the spin only follows work.
+    // Adaptive mode: after traffic, keep polling this long before sleeping: a reply usually comes back
+    // sooner than an eventfd wake-up takes (tens of microseconds here), so request/response latency skips
+    // two wakes. An idle pump sleeps: the spin only follows work.
     private static readonly long s_pollTicks = PollWindow.Ticks;
 
     private readonly EventFdDoorbell _rxBell;
@@ -26,6 +26,7 @@ internal abstract class NetPump : PumpThread
     private readonly EventFdDoorbell _wake = new();
     private long _lastWork;
     private bool _tapInterest = true;
+    private PollMode _poll;
 
     protected NetPump(string tapName, int pair, TapDevice tap, EventFdDoorbell rxBell, EventFdDoorbell txBell, QueueStats rxStats, QueueStats txStats)
         : base(pair == 0 ? $"vop-net-{tapName}" : $"vop-net-{tapName}-{pair}")
@@ -56,6 +57,7 @@ internal abstract class NetPump : PumpThread
         epoll.Add(_txBell.Fd);
         epoll.Add(StopBell.Fd);
         epoll.Add(_wake.Fd);
+        _poll = Settings.Poll;
         _lastWork = Stopwatch.GetTimestamp();
         return epoll;
     }
@@ -70,7 +72,9 @@ internal abstract class NetPump : PumpThread
             return true;
         }
 
-        if (Stopwatch.GetTimestamp() - _lastWork < s_pollTicks)
+        // Busy: never arm notifications nor sleep (the peer then never needs to ring us either). The yield
+        // hands the core to any runnable thread (on a small machine, the very processes the traffic is for).
+        if (_poll == PollMode.Busy || (_poll == PollMode.Adaptive && Stopwatch.GetTimestamp() - _lastWork < s_pollTicks))
         {
             Thread.Yield();
             return true;

@@ -70,6 +70,11 @@ public sealed class ConfigTests : IDisposable
     [InlineData("\"name\": \"card0\"", "\"name\": \"Card 0\"", "links[0].name: 'Card 0' must be 1-32 of a-z 0-9 _ -")]
     [InlineData("\"socket\": \"/run/vop/card0.sock\",", "", "links[0].socket: required")]
     [InlineData("\"links\": [", "\"links\": [ ], \"x\": [", "vop.json: x: unknown key (line 3; the top level takes links, metrics, runDir)")]
+    [InlineData("\"windowSize\"", "\"poll\": \"spin\", \"windowSize\"", "links[0].poll: 'spin' must be adaptive, busy, sleep")]
+    [InlineData("\"windowSize\"", "\"cpus\": \"0-x\", \"windowSize\"", "links[0].cpus: '0-x' is not a CPU number (0..1023) or range such as 0-3")]
+    [InlineData("\"windowSize\"", "\"cpus\": \"3-1\", \"windowSize\"", "links[0].cpus: '3-1' is a range that runs backwards")]
+    [InlineData("\"windowSize\"", "\"cpus\": \"1023\", \"windowSize\"", "links[0].cpus: CPU 1023 is not online on this machine (online: 0")]
+    [InlineData("\"windowSize\"", "\"cpus\": 0, \"windowSize\"", "links[0].cpus: expected a string, got a number; write \"0\" in quotes")]
     public void MistakesNameTheKey(string from, string to, string expected)
     {
         string text = Good.Replace(from, to, StringComparison.Ordinal);
@@ -78,6 +83,16 @@ public sealed class ConfigTests : IDisposable
         Assert.StartsWith("vop.json: ", e.Message);
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain("\n", e.Message);
+    }
+
+    [Fact]
+    public void PollModeAndCpusAreParsed()
+    {
+        Assert.Equal(Vop.Links.Devices.PumpSettings.Default, ConfigLoader.Parse("vop.json", Good).Links[0].Pumps);
+        string text = Good.Replace("\"windowSize\"", "\"poll\": \"busy\", \"cpus\": \"0, 0-0\", \"windowSize\"", StringComparison.Ordinal);
+        Vop.Links.Devices.PumpSettings p = ConfigLoader.Parse("vop.json", text).Links[0].Pumps;
+        Assert.Equal(Vop.Links.Devices.PollMode.Busy, p.Poll);
+        Assert.Equal("0", p.Cpus?.ToString());
     }
 
     [Fact]

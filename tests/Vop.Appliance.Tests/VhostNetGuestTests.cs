@@ -12,7 +12,7 @@ namespace Vop.Appliance.Tests;
 /// with vhost-net, the driver side (vop's pump) in a network namespace, on a loopback link, exactly as the
 /// host-side loopback pairs. Ping and a hashed transfer each way cross, the device side's TAP counters move,
 /// and the device-side vop has no pump thread (vop-net-vd0) while the kernel's vhost worker for it exists.
-/// With VOP_VHOSTNET_BENCH=1 the same guest then measures TCP (iperf3) with vhost-net and with the pump.
+/// With VOP_VHOSTNET_BENCH=N the same guest then measures TCP (iperf3, 5 s each way) in N rounds of vhost-net then the pump.
 /// </summary>
 [Collection(EndToEnd.Name)]
 public sealed partial class VhostNetGuestTests : IDisposable
@@ -81,16 +81,29 @@ public sealed partial class VhostNetGuestTests : IDisposable
         Assert.Contains("\"rx_packets\"", json, StringComparison.Ordinal);
         Console.WriteLine($"vhost-net guest: vd0 rx {rx1 - rx0} tx {tx1 - tx0} frames during the transfers; vhost workers of threads {owners}\n{status}");
 
-        if (Environment.GetEnvironmentVariable("VOP_VHOSTNET_BENCH") == "1")
+        if (int.TryParse(Environment.GetEnvironmentVariable("VOP_VHOSTNET_BENCH"), CultureInfo.InvariantCulture, out int rounds) && rounds > 0)
         {
-            string kernel = Iperf(guest, Logs);
+            // Same guest, same run, interleaved: vhost-net, pump, vhost-net, pump, ... (one device vop restart each).
+            var results = new List<string>();
+            for (int r = 0; r < 2 * rounds; r++)
+            {
+                bool kernel = r % 2 == 0;
+                if (r > 0)
+                {
+                    StopVop(guest, devicePid);
+                    devicePid = StartVop(guest, kernel ? deviceConfig : pumpConfig, "/mnt/run/vhn-device.log", inCard: false);
+                    WaitCarrier(guest, Logs);
+                    Must(guest, $"ip addr replace {DeviceIp}/24 dev vd0");
+                    PingBothWays(guest, Logs);
+                }
+
+                string line = $"round={r / 2} datapath={(kernel ? "vhost-net" : "pump")} {Iperf(guest, Logs)}";
+                results.Add(line);
+                Console.WriteLine(line);
+            }
+
+            Console.WriteLine("vhost-net TCG guest bench:\n" + string.Join('\n', results));
             StopVop(guest, devicePid);
-            StartVop(guest, pumpConfig, "/mnt/run/vhn-device.log", inCard: false);
-            WaitCarrier(guest, Logs);
-            Must(guest, $"ip addr replace {DeviceIp}/24 dev vd0");
-            PingBothWays(guest, Logs);
-            string pump = Iperf(guest, Logs);
-            Console.WriteLine($"vhost-net TCG guest TCP Mbit/s (card->device, device->card): vhost-net {kernel}; pump {pump}");
         }
         else
         {
@@ -188,7 +201,7 @@ public sealed partial class VhostNetGuestTests : IDisposable
         Assert.Contains(sent + "  /tmp/in", got, StringComparison.Ordinal);
     }
 
-    /// <summary>iperf3 (the host's, over 9p) 5 s each way; returns "A, B" Mbit/s (card → device, device → card).</summary>
+    /// <summary>iperf3 (the host's, over 9p) 5 s each way; returns the Mbit/s card → device and device → card as name=value.</summary>
     private static string Iperf(GuestVm guest, Func<string> logs)
     {
         string Once(bool reverse)
@@ -203,7 +216,7 @@ public sealed partial class VhostNetGuestTests : IDisposable
         // Without -R the client (device side) sends: device → card. With -R: card → device.
         string toDevice = Once(reverse: true);
         string toCard = Once(reverse: false);
-        return $"{toDevice}, {toCard}";
+        return $"card_to_device_mbps={toDevice} device_to_card_mbps={toCard}";
     }
 
     public void Dispose() => _bench.Dispose();

@@ -150,7 +150,8 @@ public static class StatusCommand
             foreach (StatusDocument.Link l in s.Links)
             {
                 string kind = l.Kind is null ? string.Empty : $" ({l.Kind})";
-                b.Append(c, $"  link {l.Name}{kind}: {l.Role} side, {(l.Up ? "UP" : "DOWN (peer gone or not negotiated)")}, resets {l.Resets}\n");
+                string pumps = (l.Poll is null ? string.Empty : $", poll {l.Poll}") + (l.Cpus is null ? string.Empty : $", cpus {l.Cpus}");
+                b.Append(c, $"  link {l.Name}{kind}: {l.Role} side, {(l.Up ? "UP" : "DOWN (peer gone or not negotiated)")}, resets {l.Resets}{pumps}\n");
                 foreach (StatusDocument.Device d in l.Devices)
                 {
                     b.Append(c, $"    device {d.Name} ({d.Type}): {(d.Live ? "live" : "down")}, status 0x{d.Status:x}, features {d.Features}\n");

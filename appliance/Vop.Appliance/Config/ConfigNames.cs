@@ -12,6 +12,9 @@ public static class ConfigNames
 
     public static NameTable<DoorbellKind> Doorbells { get; } = new((DoorbellKind.EventFd, "eventfd"), (DoorbellKind.Poll, "poll"), (DoorbellKind.Ivshmem, "ivshmem"), (DoorbellKind.Registers, "registers"));
 
+    public static NameTable<Vop.Links.Devices.PollMode> PollModes { get; } = new(
+        (Vop.Links.Devices.PollMode.Adaptive, "adaptive"), (Vop.Links.Devices.PollMode.Busy, "busy"), (Vop.Links.Devices.PollMode.Sleep, "sleep"));
+
     public static NameTable<ConsoleEnd> Ends { get; } = new((ConsoleEnd.Host, "host"), (ConsoleEnd.Card, "card"));
 
     public static string Name(this LinkKind kind) => LinkKinds.Name(kind);

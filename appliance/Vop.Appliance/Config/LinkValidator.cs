@@ -101,6 +101,7 @@ internal static partial class LinkValidator
             Doorbell = doorbell,
             Registers = registers,
             WindowOffset = (ulong)(l.Offset ?? 0),
+            Pumps = PumpSettingsValidator.Validate(at, l),
         };
         return WithEnd(at, l, link);
     }

@@ -55,6 +55,7 @@ internal static class VhostUserLinkValidator
         {
             RunDir = PathRules.RunDir(at["runDir"], l.RunDir ?? daemonRunDir),
             VhostUserConnect = connect,
+            Pumps = PumpSettingsValidator.Validate(at, l),
         };
         return LinkValidator.WithEnd(at, l, link);
     }

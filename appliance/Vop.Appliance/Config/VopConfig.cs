@@ -45,6 +45,10 @@ public sealed class LinkConfigFile
 
     public RegistersConfigFile? Registers { get; set; }
 
+    public string? Poll { get; set; }
+
+    public string? Cpus { get; set; }
+
     public List<DeviceConfigFile>? Devices { get; set; }
 }
 
@@ -193,6 +197,9 @@ public sealed record LinkConfig(string Name, LinkKind Kind, LinkRole Role, strin
 
     /// <summary>vhost-user: vop connects to QEMU's socket (chardev server=on) instead of listening.</summary>
     public bool VhostUserConnect { get; init; }
+
+    /// <summary>How the link's net pumps wait for work and which CPUs they run on (keys poll and cpus).</summary>
+    public Vop.Links.Devices.PumpSettings Pumps { get; init; } = Vop.Links.Devices.PumpSettings.Default;
 
     /// <summary>
     /// The link's entry as written (canonical JSON of its keys): a reload keeps a link whose entry did not

@@ -60,6 +60,8 @@ public sealed class ApplianceState
             var series = new LinkSeries(c.Name, c.Role.ToString().ToLowerInvariant(), false, 0)
             {
                 Kind = c.Kind.Name(),
+                Poll = ConfigNames.PollModes.Name(c.Pumps.Poll),
+                Cpus = c.Pumps.Cpus?.ToString(),
                 Generation = service.Generation,
                 Refusals = service.Counters.Refusals,
                 Repairs = service.Counters.Repairs,

@@ -95,7 +95,7 @@ public sealed class LinkService : IHostedService, IDisposable
         {
             IDeviceBackend backend = entry switch
             {
-                NetDeviceEntry d => new NetDeviceBackend(d.Options, _log),
+                NetDeviceEntry d => new NetDeviceBackend(d.Options, _log) { PumpSettings = _config.Pumps },
                 ConsoleConfigEntry c => NewConsoleDevice(_config.Name, c),
                 _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
             };
@@ -225,7 +225,7 @@ public sealed class LinkService : IHostedService, IDisposable
 
     private void StartVhostUser()
     {
-        var backend = new NetDeviceBackend(((NetDeviceEntry)_config.Devices[0]).Options, _log);
+        var backend = new NetDeviceBackend(((NetDeviceEntry)_config.Devices[0]).Options, _log) { PumpSettings = _config.Pumps };
         _owned.Add(backend);
         var vhost = new VhostUserLink(_config.Name, _config.Socket, listen: !_config.VhostUserConnect, backend, _log);
         _supervisor = vhost;
@@ -239,7 +239,7 @@ public sealed class LinkService : IHostedService, IDisposable
         {
             IDriverBackend backend = entry switch
             {
-                NetDeviceEntry d => new NetDriverBackend(new NetDriverOptions(d.Options.Name, d.Options.Tap, QueuePairs: d.Options.QueuePairs), _log),
+                NetDeviceEntry d => new NetDriverBackend(new NetDriverOptions(d.Options.Name, d.Options.Tap, QueuePairs: d.Options.QueuePairs), _log) { PumpSettings = _config.Pumps },
                 ConsoleConfigEntry c => NewConsoleDriver(_config.Name, c),
                 _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
             };

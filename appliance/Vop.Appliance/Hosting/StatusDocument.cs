@@ -25,6 +25,12 @@ public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
     public sealed record Link(string Name, string Role, bool Up, long Resets, IReadOnlyList<Device> Devices)
     {
         public string? Kind { get; init; }
+
+        /// <summary>How the link's pumps wait for work: adaptive, busy or sleep (config key poll).</summary>
+        public string? Poll { get; init; }
+
+        /// <summary>The CPUs the link's pumps are pinned to (config key cpus), or null.</summary>
+        public string? Cpus { get; init; }
     }
 
     public sealed record Device(string Name, string Type, bool Live, uint Status, string Features, IReadOnlyList<Queue> Queues)
@@ -107,7 +113,7 @@ public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
                 q.Stats.NotificationsSuppressed,
                 q.Stats.DoorbellsReceived,
                 q.Stats.DropReasons.Select((r, i) => (r, v: q.Stats.Drops[i])).Where(x => x.v != 0).ToDictionary(x => x.r, x => x.v),
-                RingErrorKindNames.All.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]))]) { Kind = l.Kind.Length > 0 ? l.Kind : null })]);
+                RingErrorKindNames.All.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]))]) { Kind = l.Kind.Length > 0 ? l.Kind : null, Poll = l.Poll.Length > 0 ? l.Poll : null, Cpus = l.Cpus })]);
 }
 
 /// <summary>What `vop status -j` prints: every daemon it reached, each with its links.</summary>

@@ -12,6 +12,7 @@ namespace Vop.Links.Devices;
 public abstract class PumpThread : IDisposable
 {
     private readonly string _threadName;
+    private readonly ManualResetEventSlim _pinned = new();
     private Thread? _thread;
     private volatile bool _stopping;
     private long _warmAllocated = -1;
@@ -35,10 +36,21 @@ public abstract class PumpThread : IDisposable
 
     public long BusyLoops { get; private set; }
 
+    /// <summary>The link's poll mode and CPUs; set before <see cref="Start"/>.</summary>
+    public PumpSettings Settings { get; set; } = PumpSettings.Default;
+
+    /// <summary>The kernel's errno when pinning to <see cref="PumpSettings.Cpus"/> failed (the pump then runs unpinned); 0 otherwise.</summary>
+    public int PinError { get; private set; }
+
+    /// <summary>Starts the thread; with CPUs to pin to, returns once it has pinned itself (or failed to: <see cref="PinError"/>).</summary>
     public void Start()
     {
         _thread = new Thread(RunGuarded) { Name = _threadName, IsBackground = true };
         _thread.Start();
+        if (Settings.Cpus is not null)
+        {
+            _pinned.Wait();
+        }
     }
 
     public void Stop()
@@ -52,6 +64,7 @@ public abstract class PumpThread : IDisposable
         StopBell.Ring();
         _thread?.Join();
         StopBell.Dispose();
+        _pinned.Dispose();
         OnStopped();
     }
 
@@ -65,6 +78,18 @@ public abstract class PumpThread : IDisposable
     {
         try
         {
+            try
+            {
+                if (Settings.Cpus is CpuSet cpus && !cpus.PinCurrentThread(out int errno))
+                {
+                    PinError = errno;
+                }
+            }
+            finally
+            {
+                _pinned.Set();
+            }
+
             Run();
         }
         catch (Exception e)

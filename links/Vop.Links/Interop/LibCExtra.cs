@@ -28,6 +28,9 @@ public static unsafe partial class LibCExtra
     /// <summary>ptsname_r(3): the slave's path into <paramref name="buf"/>; 0 or an error number (also in errno).</summary>
     public static int ptsname_r(int fd, byte* buf, nuint buflen) => PtsnameR(fd, buf, buflen);
 
+    /// <summary>sched_setaffinity(2): pid 0 is the calling thread; 0 or -1 with errno.</summary>
+    public static int sched_setaffinity(int pid, nuint cpusetsize, byte* mask) => SchedSetaffinity(pid, cpusetsize, mask);
+
     [LibraryImport("libc", EntryPoint = "readv", SetLastError = true)]
     private static partial nint Readv(int fd, iovec* iov, int iovcnt);
 
@@ -45,4 +48,7 @@ public static unsafe partial class LibCExtra
 
     [LibraryImport("libc", EntryPoint = "ptsname_r", SetLastError = true)]
     private static partial int PtsnameR(int fd, byte* buf, nuint buflen);
+
+    [LibraryImport("libc", EntryPoint = "sched_setaffinity", SetLastError = true)]
+    private static partial int SchedSetaffinity(int pid, nuint cpusetsize, byte* mask);
 }

@@ -19,7 +19,10 @@ public sealed class LinkPair : IDisposable
     /// <param name="cardIsDevice">false: the host is the device side (MIC default); true: the card is.</param>
     /// <param name="doorbellBits">ntb only: emulated NTB registers in a second file (<see cref="RegisterFile"/>) with this many doorbell bits.</param>
     /// <param name="queuePairs">queuePairs of the net device on both ends (1: the key is left out); the window grows with it.</param>
-    public LinkPair(int mtu = 1500, string[]? consoleCommand = null, string kind = "loopback", bool cardIsDevice = false, int? doorbellBits = null, int queuePairs = 1)
+    /// <param name="hostLink">Extra keys of the host's link entry (poll, cpus).</param>
+    /// <param name="cardLink">Extra keys of the card's link entry.</param>
+    public LinkPair(int mtu = 1500, string[]? consoleCommand = null, string kind = "loopback", bool cardIsDevice = false, int? doorbellBits = null, int queuePairs = 1,
+        IReadOnlyDictionary<string, object>? hostLink = null, IReadOnlyDictionary<string, object>? cardLink = null)
     {
         Run.RequireRoot();
         _mtu = mtu;
@@ -87,6 +90,11 @@ public sealed class LinkPair : IDisposable
                 {
                     l["registers"] = Registers(end == "host");
                 }
+            }
+
+            foreach ((string key, object value) in (end == "host" ? hostLink : cardLink) ?? new Dictionary<string, object>())
+            {
+                l[key] = value;
             }
 
             return l;
