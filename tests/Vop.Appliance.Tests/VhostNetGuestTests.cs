@@ -54,11 +54,11 @@ public sealed partial class VhostNetGuestTests : IDisposable
         Transfer(guest, fromCard: true, mib: 4, Logs);
         Transfer(guest, fromCard: false, mib: 4, Logs);
 
-        // The kernel moved the frames: the device side's TAP counted them (4 MiB each way is > 700 frames
+        // The kernel moved the frames: the device side's TAP counted them (4 MiB each way is at least 64 frames
         // even at 64 KiB TSO), while the device-side vop has no pump thread at all. The driver side's pump
         // thread shows that thread names are visible, and the kernel's worker for the device vop exists.
         (long rx1, long tx1) = TapCounters(guest);
-        Assert.True(rx1 - rx0 > 60 && tx1 - tx0 > 60, $"vd0 counters did not move: rx {rx0}->{rx1}, tx {tx0}->{tx1}\n{Logs()}");
+        Assert.True(rx1 - rx0 > 50 && tx1 - tx0 > 50, $"vd0 counters did not move: rx {rx0}->{rx1}, tx {tx0}->{tx1}\n{Logs()}");
         string deviceThreads = guest.Exec($"cat /proc/{devicePid}/task/*/comm", TimeSpan.FromSeconds(10)).Output;
         Assert.Contains("vop-link-lo0", deviceThreads, StringComparison.Ordinal); // the PID is the device vop's
         Assert.DoesNotContain("vop-net-vd0", deviceThreads, StringComparison.Ordinal);
