@@ -3,9 +3,11 @@
 # simplest userspace TAP-to-TAP relay in C (tests/tools/taprelay: one blocking read→write thread per
 # direction, IFF_VNET_HDR and TSO/CSUM offloads; the ceiling for a userspace bridge on one queue) and a
 # kernel veth pair between two namespaces (the kernel-only bound), all in the same run and interleaved: each
-# of ROUNDS rounds measures veth, the relay, the Native AOT binary (deploy/publish.sh) and the JIT build
-# (dotnet vop.dll, what ./vop runs) in turn, so drift on a shared machine hits all alike; each vop pair is
-# started fresh in every round and stopped before the next one starts.
+# of ROUNDS rounds measures veth, the relay, the Native AOT binary (deploy/publish.sh) as configured by
+# default, the same with both ends' pumps pinned to CPU 0 (`"cpus": "0"` in both configs: aot_pinned), the
+# same with `"poll": "busy"` on both ends (aot_busy), and the JIT build (dotnet vop.dll, what ./vop runs) in
+# turn, so drift on a shared machine hits all alike; each vop pair is started fresh in every round and
+# stopped before the next one starts.
 # Figures are medians over the rounds and `NAME_range=min..max` their spread; ratios (`*_vs_relay`,
 # `*_vs_veth`) and differences (`*_over_relay_us`, `*_over_veth_us`) are taken within each round, then the
 # median. Not a test: prints name=value lines (jit_*, aot_*, relay_*, veth_*) and rewrites the net.sh
@@ -135,20 +137,22 @@ series() {
 }
 n_cpu=0
 
-# One build of vop for one round: BUILD (jit or aot) and its command line. Device side in $ID-h (TAP vbh),
-# driver side in $ID-c (TAP vbc); the pair is stopped at the end. Round 1 also measures what is not
+# One build of vop for one round: NAME (jit, aot, aot_pinned, aot_busy), extra link keys for both configs
+# (JSON, starting with a comma, or empty) and its command line. Device side in $ID-h (TAP vbh), driver side
+# in $ID-c (TAP vbc); the pair is stopped at the end. Round 1 also measures, for jit and aot, what is not
 # compared with the relay: --help time, the TCP run while /metrics is scraped, idle CPU.
 measure_vop() {
-    local F=$1; shift
+    local F=$1 X=$2; shift 2
     local cmd=("$@")
     cat >"$DIR/$F-host.json" <<JSON
-{ "links": [ { "name": "card0", "role": "device", "socket": "$DIR/$F.sock", "windowSize": "64M",
+{ "links": [ { "name": "card0", "role": "device", "socket": "$DIR/$F.sock", "windowSize": "64M"$X,
   "devices": [ { "type": "net", "tap": "vbh", "mac": "52:54:00:be:00:01", "mtu": 1500 } ] } ] }
 JSON
     cat >"$DIR/$F-card.json" <<JSON
-{ "links": [ { "name": "host", "role": "driver", "socket": "$DIR/$F.sock", "devices": [ { "type": "net", "tap": "vbc" } ] } ] }
+{ "links": [ { "name": "host", "role": "driver", "socket": "$DIR/$F.sock"$X, "devices": [ { "type": "net", "tap": "vbc" } ] } ] }
 JSON
-    ((R > 1)) || rec $F help_ms "$(median_ms "${cmd[@]}" --help)"
+    local extras=0; [[ $F == aot || $F == jit ]] && ((R == 1)) && extras=1
+    ((extras == 0)) || rec $F help_ms "$(median_ms "${cmd[@]}" --help)"
     # Start: the device side from exec until its ivshmem socket listens, then the driver side from exec until
     # both TAPs have carrier (one start per round; the summary takes the median).
     local t0 t1 t2 i
@@ -161,9 +165,8 @@ JSON
     for i in $(seq 2000); do carrier $ID-c vbc && carrier $ID-h vbh && break; sleep 0.01; done
     t2=$(now_ms)
     rec $F device_start_to_listening_ms $((t1 - t0)); rec $F driver_start_to_carrier_ms $((t2 - t1))
-    ip -n $ID-h addr add 10.180.0.1/24 dev vbh
-    ip -n $ID-c addr add 10.180.0.2/24 dev vbc
-    ping_ok $ID-h 10.180.0.2 || { echo "net.sh: $F vop link did not come up" >&2; cat "$DIR/$F"-*.log >&2; exit 1; }
+    { ip -n $ID-h addr add 10.180.0.1/24 dev vbh && ip -n $ID-c addr add 10.180.0.2/24 dev vbc && ping_ok $ID-h 10.180.0.2; } ||
+        { echo "net.sh: $F vop link did not come up" >&2; tail -n 20 "$DIR/$F"-*.log >&2; exit 1; }
     rec $F rss_anon_device_side_idle_kb "$(rss_anon $DEV)"; rec $F rss_anon_driver_side_idle_kb "$(rss_anon $DRV)"
 
     # RssAnon of both daemons sampled half-way through the host → card run.
@@ -175,7 +178,7 @@ JSON
     wait $sampler; local rss_dev rss_drv file_dev file_drv; read -r rss_dev rss_drv file_dev file_drv <"$DIR/rss"
     rec $F rss_anon_device_side_under_load_kb $rss_dev; rec $F rss_anon_driver_side_under_load_kb $rss_drv
     rec $F rss_file_device_side_under_load_kb $file_dev; rec $F rss_file_driver_side_under_load_kb $file_drv
-    if ((R == 1)); then
+    if ((extras == 1)); then
         # The host-to-card run again while both daemons' /metrics are scraped every second.
         scrape() { ip netns exec "$1" bash -c 'while true; do exec 3<>/dev/tcp/127.0.0.1/9465 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3 >/dev/null; exec 3<&-; sleep 1; done' & }
         scrape $ID-h; local s1=$!; scrape $ID-c; local s2=$!
@@ -268,11 +271,13 @@ fi
 
 : >"$DIR/raw"
 for ((R = 1; R <= ROUNDS; R++)); do
-    echo "net.sh: round $R of $ROUNDS: veth, relay, vop AOT, vop JIT ..." >&2
+    echo "net.sh: round $R of $ROUNDS: veth, relay, vop AOT (default, pinned, busy), vop JIT ..." >&2
     series veth $ID-va $ID-vb 10.181.0.2 10.181.0.1
     CPU_PIDS=($RELAY); series relay $ID-ra $ID-rb 10.182.0.2 10.182.0.1; CPU_PIDS=()
-    measure_vop aot "$AOT"
-    measure_vop jit "${JIT[@]}"
+    measure_vop aot "" "$AOT"
+    measure_vop aot_pinned ', "cpus": "0"' "$AOT"
+    measure_vop aot_busy ', "poll": "busy"' "$AOT"
+    measure_vop jit "" "${JIT[@]}"
 done
 kill $RELAY; wait $RELAY 2>/dev/null || true
 RELAY=
@@ -309,10 +314,10 @@ def diff(a, b, k):
     x, y = per_round(a, k), per_round(b, k)
     return [x[r] - y[r] for r in rounds if r in x and r in y]
 
-tcp = {"veth": ("a_to_b", "b_to_a"), "relay": ("a_to_b", "b_to_a"), "aot": ("host_to_card", "card_to_host"),
-       "jit": ("host_to_card", "card_to_host")}
-udp = {"veth": "udp64_pps", "relay": "udp64_pps", "aot": "udp64_host_to_card_pps", "jit": "udp64_host_to_card_pps"}
-for p in ("jit", "aot", "relay", "veth"):
+VOPS = ("jit", "aot", "aot_pinned", "aot_busy")
+tcp = {"veth": ("a_to_b", "b_to_a"), "relay": ("a_to_b", "b_to_a"), **{v: ("host_to_card", "card_to_host") for v in VOPS}}
+udp = {"veth": "udp64_pps", "relay": "udp64_pps", **{v: "udp64_host_to_card_pps" for v in VOPS}}
+for p in VOPS + ("relay", "veth"):
     fwd, back = tcp[p]
     vs = [b for b in ("relay", "veth") if b != p and p != "veth"]
     for key, d in (("fwd", fwd), ("back", back)):
@@ -356,10 +361,10 @@ sec, rounds = f["seconds_per_iperf_run"], f["rounds"]
 def mr(name):   # "median (min–max)"
     lo, hi = f[name + "_range"].split("..")
     return f"{f[name]} ({lo}–{hi})" if lo != hi else f[name]
+VOPS = ("jit", "aot", "aot_pinned", "aot_busy")
 names = {"veth": ("a_to_b", "b_to_a", "udp64_pps"), "relay": ("a_to_b", "b_to_a", "udp64_pps"),
-         "aot": ("host_to_card", "card_to_host", "udp64_host_to_card_pps"),
-         "jit": ("host_to_card", "card_to_host", "udp64_host_to_card_pps")}
-cols = ("jit", "aot", "relay", "veth")
+         **{v: ("host_to_card", "card_to_host", "udp64_host_to_card_pps") for v in VOPS}}
+cols = VOPS + ("relay", "veth")
 def row(label, fn):
     return f"| {label} | " + " | ".join(fn(p) for p in cols) + " |"
 def vs(p, stem):
@@ -394,15 +399,17 @@ vop_only = [
     ("driver side start → carrier on both TAPs, ms", lambda p: f[p+'_driver_start_to_carrier_ms']),
     ("idle CPU device / driver side, % (round 1)", lambda p: f"{f[p+'_idle_cpu_device_side_percent']} / {f[p+'_idle_cpu_driver_side_percent']}"),
 ]
-rows += [f"| {label} | {fn('jit')} | {fn('aot')} | | |" for label, fn in vop_only]
-table = ("| | vop JIT (dotnet vop.dll) | vop Native AOT | C TAP relay | kernel veth |\n|---|---|---|---|---|\n"
+rows += [f"| {label} | {fn('jit')} | {fn('aot')} | | | | |" for label, fn in vop_only]
+table = ("| | vop JIT (dotnet vop.dll) | vop Native AOT | vop AOT, both ends `\"cpus\": \"0\"` | vop AOT, both ends `\"poll\": \"busy\"` | C TAP relay | kernel veth |\n"
+         "|---|---|---|---|---|---|---|\n"
          + "\n".join(rows))
 doc = open("docs/benchmarks.md").read()
 text = f"""Command: `sudo tests/bench/net.sh {sec} {rounds}` (run of {datetime.date.today()}; {f['cpus']} CPUs, 1-minute
 load average {f['load_average_1min_at_end']} at the end). {rounds} rounds, each measuring in turn the kernel veth pair, the C
 TAP relay (`tests/tools/taprelay`, built with `{f['compiler']} -O2 -pthread`: two TAPs with IFF_VNET_HDR and TSO/CSUM
 offloads, one blocking read→write thread per direction), the Native AOT binary (`deploy/publish.sh`,
-{int(f['aot_binary_bytes'])/1e6:.1f} MB) and the JIT build (`dotnet vop.dll`, what `./vop` runs), each vop pair
+{int(f['aot_binary_bytes'])/1e6:.1f} MB) with the default config, the same with both ends' pumps pinned to one CPU
+(`"cpus": "0"` in both configs), the same with `"poll": "busy"` on both ends (unpinned) and the JIT build (`dotnet vop.dll`, what `./vop` runs), each vop pair
 started fresh and stopped before the next. Each figure is the median over the rounds with the min–max in
 brackets; each ratio is taken within a round (so drift between rounds cancels) and then the median. iperf3
 runs of {sec} s, one TCP stream; RTT from 300 pings 10 ms apart, so each ping finds the threads asleep, and
