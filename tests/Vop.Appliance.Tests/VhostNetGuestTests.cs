@@ -81,6 +81,23 @@ public sealed partial class VhostNetGuestTests : IDisposable
         Assert.Contains("\"rx_packets\"", json, StringComparison.Ordinal);
         Console.WriteLine($"vhost-net guest: vd0 rx {rx1 - rx0} tx {tx1 - tx0} frames during the transfers; vhost workers of threads {owners}\n{status}");
 
+        // A hostile driver, played through the device vop's own mapping (/proc/PID/mem): the posted receive
+        // descriptors turn into zero-length, device-readable ones at address 0 (outside the buffer region).
+        // The kernel's vhost refuses the ring at the next frame for the driver and signals the ring's error
+        // eventfd; vop quarantines the device (kind "kernel"), the driver resets it and posts afresh, and a new
+        // vhost-net session carries traffic again.
+        ZeroReceiveDescriptors(guest, devicePid);
+        guest.Exec($"ping -c 2 -W 1 {DriverIp}", TimeSpan.FromSeconds(30));
+        Assert.True(
+            Run.WaitUntil(() => GuestFile(guest, "/mnt/run/vhn-device.log").Contains("quarantined (NEEDS_RESET): kernel", StringComparison.Ordinal), TimeSpan.FromSeconds(60)),
+            "the kernel's ring error did not quarantine the device\n" + Logs());
+        Assert.True(
+            Run.WaitUntil(() => Regex.Count(GuestFile(guest, "/mnt/run/vhn-device.log"), "datapath vhost-net") >= 2, TimeSpan.FromSeconds(90)),
+            "no second vhost-net session after the reset\n" + Logs());
+        WaitCarrier(guest, Logs);
+        PingBothWays(guest, Logs);
+        Console.WriteLine(string.Join('\n', GuestFile(guest, "/mnt/run/vhn-device.log").Split('\n').Where(l => l.Contains("quarantined", StringComparison.Ordinal) || l.Contains("vhost-net", StringComparison.Ordinal))));
+
         if (int.TryParse(Environment.GetEnvironmentVariable("VOP_VHOSTNET_BENCH"), CultureInfo.InvariantCulture, out int rounds) && rounds > 0)
         {
             // Same guest, same run, interleaved: vhost-net, pump, vhost-net, pump, ... (one device vop restart each).
@@ -133,6 +150,25 @@ public sealed partial class VhostNetGuestTests : IDisposable
 
         File.WriteAllText(path, JsonSerializer.Serialize(new { metrics = new { listen = "off" }, runDir = RunDir, links = new[] { link } }));
         return path;
+    }
+
+    /// <summary>
+    /// Zeroes the receive ring's descriptor table (slot 0, queue entry 0's desc offset at 0x1108; 64 entries of
+    /// 16 bytes) through /proc/PID/mem: every posted receive buffer becomes addr 0, length 0, device-readable.
+    /// The driver rewrites a descriptor only when it reposts a buffer it reaped, so these stay as written.
+    /// </summary>
+    private static void ZeroReceiveDescriptors(GuestVm guest, int pid)
+    {
+        string script = string.Join("; ",
+            $"P={pid}",
+            "L=$(grep -m1 'memfd:vop-lo0' /proc/$P/maps)",
+            "B=$((0x${L%%-*}))",
+            "D=$(dd if=/proc/$P/mem bs=1 skip=$((B + 0x1108)) count=8 2>/dev/null | od -An -tu8 | tr -d ' ')",
+            "dd if=/dev/zero of=/proc/$P/mem bs=1 seek=$((B + D)) count=1024 conv=notrunc 2>/dev/null",
+            "Z=$(dd if=/proc/$P/mem bs=1 skip=$((B + D)) count=1024 2>/dev/null | od -An -v -tu1 | tr -d ' 0\\n')",
+            "echo desc table at $((D)); [ -n \"$D\" ] && [ -z \"$Z\" ] && echo zeroed-$((40 + 2))");
+        (int code, string output) = guest.Exec(script, TimeSpan.FromSeconds(30));
+        Assert.True(code == 0 && output.Contains("zeroed-42", StringComparison.Ordinal), output);
     }
 
     private static void Must(GuestVm guest, string command)
