@@ -40,7 +40,11 @@ public sealed record LinkSeries(string Link, string Role, bool Up, long Resets)
 }
 
 /// <summary>A device's state at scrape time.</summary>
-public sealed record DeviceSeries(string Link, string Device, string Type, uint Status, ulong Features, bool Live);
+public sealed record DeviceSeries(string Link, string Device, string Type, uint Status, ulong Features, bool Live)
+{
+    /// <summary>A net device's local interface: "tap" or "tun"; null for other devices.</summary>
+    public string? Mode { get; init; }
+}
 
 /// <summary>Everything the exporter reads at scrape time.</summary>
 public sealed record MetricsSnapshot(IReadOnlyList<LinkSeries> Links, IReadOnlyList<DeviceSeries> Devices, IReadOnlyList<QueueSeries> Queues);

@@ -24,8 +24,8 @@ public abstract class NetBackend : IDisposable
     private NetControlPump? _control;
     private VhostNetDevice? _kernel;
 
-    private protected NetBackend(string name, string tapName, int mtu, int pairs, ILogger log)
-        : this(name, tapName, TapDevice.OpenQueuesForLink(tapName, mtu, pairs), log)
+    private protected NetBackend(string name, string tapName, int mtu, int pairs, Tun.TunAddresses? tun, ILogger log)
+        : this(name, tapName, TapDevice.OpenQueuesForLink(tapName, mtu, pairs, tun), log)
     {
     }
 
@@ -44,6 +44,9 @@ public abstract class NetBackend : IDisposable
     public string TapName { get; }
 
     public DeviceType Type => DeviceType.Net;
+
+    /// <summary>TAP or TUN: what the local interface is.</summary>
+    public NetMode Mode => Taps[0].Mode;
 
     /// <summary>One cell per virtio queue of the device as last laid out (rx0, tx0, …, ctrl).</summary>
     public IReadOnlyList<QueueStats> Stats { get; private protected set; } = [];

@@ -29,13 +29,16 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(64UL << 20, l.WindowSize);
         Assert.Equal(new byte[] { 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, Assert.IsType<NetDeviceEntry>(l.Devices[0]).Options.Mac);
         Assert.Equal(16, l.Vectors);
+        Assert.Equal(Vop.Netstack.NetMode.Tap, Assert.IsType<NetDeviceEntry>(l.Devices[0]).Options.Mode);
+        NetDeviceEntry tun = Assert.IsType<NetDeviceEntry>(Assert.Single(ConfigLoader.Parse("vop.json", Good.Replace("\"mtu\": 1500", "\"mtu\": 1500, \"mode\": \"tun\"", StringComparison.Ordinal)).Links).Devices[0]);
+        Assert.Equal(Vop.Netstack.NetMode.Tun, tun.Options.Mode);
 
         // Comments are allowed deliberately (docs/operations.md); trailing commas are not (MistakesNameTheKey).
         Assert.Single(ConfigLoader.Parse("vop.json", Good.Replace("\"links\": [", "/* one link */ \"links\": [", StringComparison.Ordinal)).Links);
     }
 
     [Theory]
-    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"colour\": \"red\"", "links[0].devices[0].colour: unknown key (line 5; links[0].devices[0] takes type, name, tap, mac, mtu, queueSize, queuePairs, datapath, end, ports, runDir)")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"colour\": \"red\"", "links[0].devices[0].colour: unknown key (line 5; links[0].devices[0] takes type, name, tap, mac, mtu, queueSize, queuePairs, mode, datapath, end, ports, runDir)")]
     [InlineData("\"kind\": \"loopback\",", "\"kind\": \"loopback\", \"speed\": 1,", "links[0].speed: unknown key (line 4; links[0] takes name, kind,")]
     [InlineData("\"mtu\": 1500", "\"mtuu\": 1500", "links[0].devices[0].mtuu: unknown key; did you mean mtu? (line 5)")]
     [InlineData("\"mtu\": 1500", "\"MTU\": 1500", "links[0].devices[0].MTU: unknown key; did you mean mtu? (line 5)")]
@@ -54,6 +57,8 @@ public sealed class ConfigTests : IDisposable
     [InlineData("vop-card0", "bad/name", "links[0].devices[0].tap: tap name 'bad/name' contains a character")]
     [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"queuePairs\": 0", "links[0].devices[0].queuePairs: 0 must be 1..7 (2 queues per pair and the control queue fit a device slot's 16)")]
     [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"queuePairs\": 8", "links[0].devices[0].queuePairs: 8 must be 1..7 (2 queues per pair and the control queue fit a device slot's 16)")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"mode\": \"tunnel\"", "links[0].devices[0].mode: 'tunnel' is not a net device mode (tap, tun)")]
+    [InlineData("\"mtu\": 1500", "\"mtu\": 1500, \"mode\": 1", "links[0].devices[0].mode: expected a string, got a number")]
     [InlineData("\"mtu\": 1500", "\"mtu\": 20", "links[0].devices[0].mtu: 20 must be 68..65521")]
     [InlineData("\"mtu\": 1500", "\"mtu\": 65535", "links[0].devices[0].mtu: 65535 must be 68..65521")]
     [InlineData("\"mtu\": 1500", "\"mtu\": \"big\"", "links[0].devices[0].mtu: expected a number, got a string (line 5)")]
@@ -108,6 +113,7 @@ public sealed class ConfigTests : IDisposable
         Assert.Contains("devices[1].end: 'middle' must be host or card", Bad("{ \"type\": \"console\", \"end\": \"middle\" }"));
         Assert.Contains("devices[1].end: required", Bad("{ \"type\": \"console\" }"));
         Assert.Contains("devices[1].tap: a console device has no tap", Bad("{ \"type\": \"console\", \"end\": \"card\", \"tap\": \"x\" }"));
+        Assert.Contains("devices[1].mode: a console device has no mode", Bad("{ \"type\": \"console\", \"end\": \"card\", \"mode\": \"tun\" }"));
         Assert.Contains("devices[1].ports[1].name: 'ssh' is used by another port", Bad("{ \"type\": \"console\", \"end\": \"card\", \"ports\": [ { \"name\": \"ssh\" }, { \"name\": \"ssh\" } ] }"));
         Assert.Contains("devices[1].ports[0].connect: 'here' is not an address:port", Bad("{ \"type\": \"console\", \"end\": \"card\", \"ports\": [ { \"name\": \"ssh\", \"connect\": \"here\" } ] }"));
         Assert.Contains("devices[1].ports: a console device has 1 to 7 ports", Bad("{ \"type\": \"console\", \"end\": \"card\", \"ports\": [ ] }"));

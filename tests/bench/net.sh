@@ -194,6 +194,31 @@ JSON
     PIDS=()   # both ended: nothing for cleanup to signal (their PIDs may be reused)
 }
 
+# TUN mode (issue 16): the native build with "mode": "tun" on both ends, TCP each way only, rec'd as path
+# "tun" (fwd, back) and compared in the summary with the same round's tap↔tap figures of the native build.
+measure_tun() {
+    local dev drv i
+    cat >"$DIR/tun-host.json" <<JSON
+{ "links": [ { "name": "card0", "role": "device", "socket": "$DIR/tun.sock", "windowSize": "64M",
+  "devices": [ { "type": "net", "tap": "vbh", "mode": "tun", "mac": "52:54:00:be:00:01", "mtu": 1500 } ] } ] }
+JSON
+    cat >"$DIR/tun-card.json" <<JSON
+{ "links": [ { "name": "host", "role": "driver", "socket": "$DIR/tun.sock", "devices": [ { "type": "net", "tap": "vbc", "mode": "tun" } ] } ] }
+JSON
+    rm -f "$DIR/tun.sock"
+    ip netns exec $ID-h "$@" run --config "$DIR/tun-host.json" >"$DIR/tun-host.log" 2>&1 & dev=$!; PIDS+=($dev)
+    for i in $(seq 2000); do [[ -S $DIR/tun.sock ]] && break; sleep 0.005; done
+    ip netns exec $ID-c "$@" run --config "$DIR/tun-card.json" >"$DIR/tun-card.log" 2>&1 & drv=$!; PIDS+=($drv)
+    for i in $(seq 2000); do carrier $ID-c vbc && carrier $ID-h vbh && break; sleep 0.01; done
+    ip -n $ID-h addr add 10.183.0.1/24 dev vbh
+    ip -n $ID-c addr add 10.183.0.2/24 dev vbc
+    ping_ok $ID-h 10.183.0.2 || { echo "net.sh: tun vop link did not come up" >&2; cat "$DIR"/tun-*.log >&2; exit 1; }
+    rec tun fwd "$(tcp $ID-h $ID-c 10.183.0.2)"
+    rec tun back "$(tcp $ID-c $ID-h 10.183.0.1)"
+    kill $dev $drv; wait $dev $drv 2>/dev/null || true
+    PIDS=()
+}
+
 # Multiqueue: one link (JIT build) brought up with queuePairs P, for P = 1 and 2 in the same run.
 pairs() {
     local P=$1 win=64M; ((P == 1)) || win=128M
@@ -271,13 +296,14 @@ fi
 
 : >"$DIR/raw"
 for ((R = 1; R <= ROUNDS; R++)); do
-    echo "net.sh: round $R of $ROUNDS: veth, relay, vop AOT (default, pinned, busy), vop JIT ..." >&2
+    echo "net.sh: round $R of $ROUNDS: veth, relay, vop AOT (default, pinned, busy), vop JIT, vop AOT tun↔tun ..." >&2
     series veth $ID-va $ID-vb 10.181.0.2 10.181.0.1
     CPU_PIDS=($RELAY); series relay $ID-ra $ID-rb 10.182.0.2 10.182.0.1; CPU_PIDS=()
     measure_vop aot "" "$AOT"
     measure_vop aot_pinned ', "cpus": "0"' "$AOT"
     measure_vop aot_busy ', "poll": "busy"' "$AOT"
     measure_vop jit "" "${JIT[@]}"
+    measure_tun "$AOT"
 done
 kill $RELAY; wait $RELAY 2>/dev/null || true
 RELAY=
@@ -348,6 +374,11 @@ for p in VOPS + ("relay", "veth"):
                           ("rss_file_device_side_under_load_kb", 0), ("rss_file_driver_side_under_load_kb", 0),
                           ("help_ms", 0), ("device_start_to_listening_ms", 0), ("driver_start_to_carrier_ms", 0)):
             emit(f"{p}_{k}", list(per_round(p, k).values()), digits, False)
+# TUN mode: tun↔tun TCP beside the native tap↔tap of the same round; tun_vs_tap over both directions.
+for key, d in (("fwd", "host_to_card"), ("back", "card_to_host")):
+    emit(f"tun_tcp_{d}_gbps", list(per_round("tun", key).values()), 2)
+    emit(f"tun_tcp_{d}_vs_tap", ratio("tun", "aot", key), 2)
+emit("tun_vs_tap", ratio("tun", "aot", "fwd") + ratio("tun", "aot", "back"), 2)
 for k, v in env.items(): print(f"{k}={v}")
 PY
 cat "$DIR/figures"

@@ -154,7 +154,7 @@ public static class StatusCommand
                 b.Append(c, $"  link {l.Name}{kind}: {l.Role} side, {(l.Up ? "UP" : "DOWN (peer gone or not negotiated)")}, resets {l.Resets}{pumps}\n");
                 foreach (StatusDocument.Device d in l.Devices)
                 {
-                    b.Append(c, $"    device {d.Name} ({d.Type}): {(d.Live ? "live" : "down")}, status 0x{d.Status:x}, features {d.Features}\n");
+                    b.Append(c, $"    device {d.Name} ({d.Type}{(d.Mode is null ? string.Empty : $", {d.Mode}")}): {(d.Live ? "live" : "down")}, status 0x{d.Status:x}, features {d.Features}\n");
                     if (d.Datapath is not null)
                     {
                         // The kernel moves this device's packets: vop has no queue counters, the TAP has its own.

@@ -17,6 +17,9 @@ public static class ConfigNames
 
     public static NameTable<ConsoleEnd> Ends { get; } = new((ConsoleEnd.Host, "host"), (ConsoleEnd.Card, "card"));
 
+    /// <summary>A net device's local interface; the same spellings as <see cref="Vop.Netstack.NetModeNames"/> prints.</summary>
+    public static NameTable<Vop.Netstack.NetMode> NetModes { get; } = new((Vop.Netstack.NetMode.Tap, "tap"), (Vop.Netstack.NetMode.Tun, "tun"));
+
     public static string Name(this LinkKind kind) => LinkKinds.Name(kind);
 
     public static string Name(this DoorbellKind doorbell) => Doorbells.Name(doorbell);

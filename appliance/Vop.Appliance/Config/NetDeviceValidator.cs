@@ -8,7 +8,8 @@ namespace Vop.Appliance.Config;
 /// <summary>
 /// A net device of a link into the <see cref="NetDeviceOptions"/> its backend runs with: TAP name, and on the
 /// device side the MAC, MTU and queue size it puts in the config space. A driver-role device names only its
-/// TAP, a name and the queue pairs it uses at most; the rest is the device side's to decide.
+/// TAP, a name and the queue pairs it uses at most; the rest is the device side's to decide. Either role
+/// chooses its mode (TAP or TUN) for itself.
 /// </summary>
 internal static class NetDeviceValidator
 {
@@ -61,7 +62,8 @@ internal static class NetDeviceValidator
                 : $"{pairs} must be 1..{maxPairs}");
         }
 
-        NetDatapath datapath = Datapath(at["datapath"], d.Datapath, role, pairs);
+        NetMode mode = d.Mode is null ? NetMode.Tap : ConfigNames.NetModes.Parse(at["mode"], d.Mode, $"is not a net device mode ({ConfigNames.NetModes.List})");
+        NetDatapath datapath = Datapath(at["datapath"], d.Datapath, role, pairs, mode);
 
         byte[] mac;
         if (role == LinkRole.Device)
@@ -79,14 +81,14 @@ internal static class NetDeviceValidator
             mac = new byte[6];
         }
 
-        return new NetDeviceOptions(d.Name ?? "net0", tap, mac, mtu, (ushort)queueSize, pairs, datapath);
+        return new NetDeviceOptions(d.Name ?? "net0", tap, mac, mtu, (ushort)queueSize, pairs, mode, datapath);
     }
 
     /// <summary>
     /// "pump" (default: vop's pump thread) or "vhost-net" (the kernel moves the packets; device side, one
     /// pair, and the kernel must have /dev/vhost-net now, so check-config says so before a run does).
     /// </summary>
-    private static NetDatapath Datapath(ConfigKey at, string? text, LinkRole role, int pairs)
+    private static NetDatapath Datapath(ConfigKey at, string? text, LinkRole role, int pairs, NetMode mode)
     {
         switch (text)
         {
@@ -106,6 +108,11 @@ internal static class NetDeviceValidator
         if (pairs != 1)
         {
             throw at.Error($"vhost-net serves one queue pair here (queuePairs is {pairs}); use datapath \"pump\" for multiqueue");
+        }
+
+        if (mode != NetMode.Tap)
+        {
+            throw at.Error("vhost-net moves Ethernet frames between the ring and a TAP; a TUN device (mode \"tun\") needs vop's pump");
         }
 
         if (!VhostNetKernel.Exists)

@@ -104,6 +104,9 @@ public sealed class DeviceConfigFile
 
     public int? QueuePairs { get; set; }
 
+    /// <summary>Net: "tap" (default) or "tun", either role.</summary>
+    public string? Mode { get; set; }
+
     public string? Datapath { get; set; }
 
     public string? End { get; set; }

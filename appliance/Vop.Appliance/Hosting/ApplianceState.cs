@@ -73,7 +73,8 @@ public sealed class ApplianceState
                 {
                     SupervisedDevice device = link.DeviceAt(d);
                     string type = TypeLabel(device.Type);
-                    devices.Add(new DeviceSeries(c.Name, device.Name, type, device.Status, device.Features, device.Live));
+                    string? mode = c.Devices.OfType<NetDeviceEntry>().FirstOrDefault(n => n.Name == device.Name)?.Options.Mode.Label();
+                    devices.Add(new DeviceSeries(c.Name, device.Name, type, device.Status, device.Features, device.Live) { Mode = mode });
 
                     // vhost-net: the kernel moves the packets and vop counts none; no queue series that read as idle.
                     int queueCount = KernelDatapath(c, device.Name) is null ? device.QueueCount : 0;

@@ -239,7 +239,7 @@ public sealed class LinkService : IHostedService, IDisposable
         {
             IDriverBackend backend = entry switch
             {
-                NetDeviceEntry d => new NetDriverBackend(new NetDriverOptions(d.Options.Name, d.Options.Tap, QueuePairs: d.Options.QueuePairs), _log) { PumpSettings = _config.Pumps },
+                NetDeviceEntry d => new NetDriverBackend(new NetDriverOptions(d.Options.Name, d.Options.Tap, QueuePairs: d.Options.QueuePairs, Mode: d.Options.Mode), _log) { PumpSettings = _config.Pumps },
                 ConsoleConfigEntry c => NewConsoleDriver(_config.Name, c),
                 _ => throw new InvalidOperationException($"unknown device {entry.Name}"),
             };

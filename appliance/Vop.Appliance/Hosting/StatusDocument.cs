@@ -35,6 +35,9 @@ public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
 
     public sealed record Device(string Name, string Type, bool Live, uint Status, string Features, IReadOnlyList<Queue> Queues)
     {
+        /// <summary>A net device's local interface, "tap" or "tun" (absent for a console).</summary>
+        public string? Mode { get; init; }
+
         /// <summary>"vhost-net" when the kernel moves this device's packets (then vop has no queue counters: <see cref="Queues"/> is empty); absent for vop's pump.</summary>
         public string? Datapath { get; init; }
 
@@ -113,7 +116,7 @@ public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
                 q.Stats.NotificationsSuppressed,
                 q.Stats.DoorbellsReceived,
                 q.Stats.DropReasons.Select((r, i) => (r, v: q.Stats.Drops[i])).Where(x => x.v != 0).ToDictionary(x => x.r, x => x.v),
-                RingErrorKindNames.All.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]))]) { Kind = l.Kind.Length > 0 ? l.Kind : null, Poll = l.Poll.Length > 0 ? l.Poll : null, Cpus = l.Cpus })]);
+                RingErrorKindNames.All.Select((k, i) => (k, v: q.Stats.RingErrors[i])).Where(x => x.v != 0).ToDictionary(x => x.k, x => x.v)))]) { Mode = d.Mode })]) { Kind = l.Kind.Length > 0 ? l.Kind : null, Poll = l.Poll.Length > 0 ? l.Poll : null, Cpus = l.Cpus })]);
 }
 
 /// <summary>What `vop status -j` prints: every daemon it reached, each with its links.</summary>

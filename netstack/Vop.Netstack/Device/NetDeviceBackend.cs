@@ -20,7 +20,7 @@ public sealed class NetDeviceBackend : NetBackend, IDeviceBackend, IVhostUserDev
     private readonly ulong _kernelFeatures;
 
     public NetDeviceBackend(NetDeviceOptions options, ILogger log)
-        : base(options.Name, options.Tap, options.Mtu, options.QueuePairs, log)
+        : base(options.Name, options.Tap, options.Mtu, options.QueuePairs, options.Mode == NetMode.Tun ? Tun.TunAddresses.ForDevice(options.Mac) : null, log)
     {
         _options = options;
         Stats = Cells.For(WindowQueueCount);

@@ -167,10 +167,7 @@ internal sealed unsafe class NetDevicePump : NetPump
                     }
 
                     int count = ChainBytes.ToIovec(w, segs, iov + MaxSegments);
-                    if (Tap.Write(iov + MaxSegments, count) < 0)
-                    {
-                        _tx.Stats.Drops[(int)NetDropReason.TapError]++;
-                    }
+                    TapSend.Frame(Tap, iov + MaxSegments, count, _tx.Stats);
                 }
 
                 _tx.CountConsumed(chain.ReadableLength);

@@ -22,6 +22,12 @@ internal static unsafe class TapReceive
             return 0;
         }
 
+        if (n <= Tun.TunFraming.DropBase)
+        {
+            stats.Drops[(int)Tun.TunFraming.ReasonOf(n)]++; // TUN mode: consumed and dropped for a reason of its own
+            return -1;
+        }
+
         if (n < 0 || (ulong)n > capacity)
         {
             stats.Drops[(int)NetDropReason.Oversize]++;
@@ -29,5 +35,19 @@ internal static unsafe class TapReceive
         }
 
         return n;
+    }
+}
+
+/// <summary>One TAP write from the window, as both transmit paths do it.</summary>
+internal static unsafe class TapSend
+{
+    /// <summary>Writes the frame; a refusal is counted (tap_error, or a TUN end's own reason) and the frame is gone.</summary>
+    public static void Frame(TapDevice tap, iovec* iov, int count, QueueStats stats)
+    {
+        nint n = tap.Write(iov, count);
+        if (n < 0)
+        {
+            stats.Drops[(int)(n <= Tun.TunFraming.DropBase ? Tun.TunFraming.ReasonOf(n) : NetDropReason.TapError)]++;
+        }
     }
 }

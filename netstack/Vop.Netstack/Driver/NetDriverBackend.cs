@@ -21,10 +21,13 @@ public sealed class NetDriverBackend : NetBackend, IDriverBackend
     /// <summary>The most data queues a device table slot holds (WindowLayout.MaxQueuesPerDevice).</summary>
     private const int MaxDataPairs = WindowLayout.MaxQueuesPerDevice / 2;
 
+    /// <summary>A TUN end's own MAC when the device gives none (no VIRTIO_NET_F_MAC): 02:00:00:00:00:ff.</summary>
+    private static readonly ulong s_noMac = Tun.Ethernet.DerivedFrom(new byte[6]);
+
     private readonly NetDriverOptions _options;
 
     public NetDriverBackend(NetDriverOptions options, ILogger log)
-        : base(options.Name, options.Tap, options.FallbackMtu, options.QueuePairs, log)
+        : base(options.Name, options.Tap, options.FallbackMtu, options.QueuePairs, options.Mode == NetMode.Tun ? new Tun.TunAddresses(s_noMac, Tun.Ethernet.Broadcast) : null, log)
     {
         _options = options;
         // Cells for every queue a slot can hold: the device decides how many it has (a device of more pairs
@@ -91,9 +94,16 @@ public sealed class NetDriverBackend : NetBackend, IDriverBackend
             NetLog.MtuClamped(Log, TapName, mtu, TapDevice.MaxMtu);
             mtu = TapDevice.MaxMtu;
         }
+        if (Tap.TunAddresses is Tun.TunAddresses tun)
+        {
+            // A TUN end is the NIC the config space describes: it answers with that MAC and sends to the peer's,
+            // broadcast until the peer's first frame names it.
+            tun.Reset((f & NetFeatures.Mac) != 0 ? Tun.Ethernet.Mac(config.Mac) : s_noMac, Tun.Ethernet.Broadcast);
+        }
+
         if (IsTap)
         {
-            if ((f & NetFeatures.Mac) != 0)
+            if ((f & NetFeatures.Mac) != 0 && Tap.Mode == NetMode.Tap)
             {
                 Tap.SetMac(config.Mac);
             }

@@ -111,10 +111,7 @@ internal sealed unsafe class NetDriverPump : NetPump
 
                     iov.iov_base = w.Address(off, used.Length);
                     iov.iov_len = (size_t)used.Length;
-                    if (Tap.Write(&iov, 1) < 0)
-                    {
-                        _rx.Stats.Drops[(int)NetDropReason.TapError]++;
-                    }
+                    TapSend.Frame(Tap, &iov, 1, _rx.Stats);
                 }
 
                 _rx.TryAdd(new BufferSegment(off, _rxSize, true), out ushort again);

@@ -1,6 +1,7 @@
 using System.Text;
 using Tmds.Linux;
 using Vop.Links.Interop;
+using Vop.Netstack.Tun;
 
 namespace Vop.Netstack.Tap;
 
@@ -9,6 +10,9 @@ namespace Vop.Netstack.Tap;
 /// (virtio_net_hdr_v1), non-blocking. Every read returns one frame prefixed by its header; every write
 /// takes one. Errors name the interface and say what to do. <see cref="FromFd"/> wraps any descriptor
 /// that keeps frame boundaries the same way (a SOCK_SEQPACKET socket: the root-free datapath tests).
+/// In TUN mode (IFF_TUN instead of IFF_TAP, same header and offloads) reads and writes still carry
+/// Ethernet frames: <see cref="TunFraming"/> adds and strips the Ethernet header in place and answers
+/// ARP and neighbour solicitations, so the pumps above see a TAP either way.
 /// </summary>
 public sealed unsafe class TapDevice : IDisposable
 {
@@ -20,15 +24,26 @@ public sealed unsafe class TapDevice : IDisposable
     private readonly SafeFd _fd;
     private readonly bool _isTap;
     private readonly bool _multiQueue;
+    private readonly TunFraming? _tun;
     private bool _detached;
 
-    private TapDevice(SafeFd fd, string name, bool isTap, bool multiQueue = false)
+    private TapDevice(SafeFd fd, string name, bool isTap, bool multiQueue = false, TunAddresses? tun = null)
     {
         _fd = fd;
         Name = name;
         _isTap = isTap;
         _multiQueue = multiQueue;
+        _tun = tun is null ? null : new TunFraming(tun);
     }
+
+    /// <summary>Tap, or Tun: the interface reads and writes IP packets and this device frames them.</summary>
+    public NetMode Mode => _tun is null ? NetMode.Tap : NetMode.Tun;
+
+    /// <summary>In TUN mode the addresses the framing uses on the link (shared by the interface's queues); else null.</summary>
+    public TunAddresses? TunAddresses => _tun?.Addresses;
+
+    /// <summary>TUN mode's framing state (tests).</summary>
+    internal TunFraming? Framing => _tun;
 
     public string Name { get; }
 
@@ -45,7 +60,8 @@ public sealed unsafe class TapDevice : IDisposable
     /// were shorter (the rest is cut off and the frame consumed, as tun_put_user does), a write that does
     /// not fit fails. No TAP ioctl is issued; the offloads are whatever the other end writes in headers.
     /// </summary>
-    public static TapDevice FromFd(SafeFd fd, string name)
+    /// <remarks>With <paramref name="tun"/> the socket plays a TUN: its messages are IP packets after the header.</remarks>
+    public static TapDevice FromFd(SafeFd fd, string name, TunAddresses? tun = null)
     {
         ArgumentNullException.ThrowIfNull(fd);
         int type = 0;
@@ -56,18 +72,20 @@ public sealed unsafe class TapDevice : IDisposable
             throw new ArgumentException($"{name}: fd {fd.Fd} is not a SOCK_SEQPACKET or SOCK_DGRAM socket: it would not keep frame boundaries", nameof(fd));
         }
 
-        return new TapDevice(fd, name, isTap: false);
+        return new TapDevice(fd, name, isTap: false, tun: tun);
     }
 
     /// <summary>Creates the TAP <paramref name="name"/> (or attaches to a persistent one of that name).</summary>
     // multiQueue (IFF_MULTI_QUEUE): every Open of the same name adds a queue (its own fd); the kernel keeps
     // each flow on one queue. A TAP made without it takes no second queue, so one pair keeps the plain TAP.
-    public static TapDevice Open(string name, bool multiQueue = false)
+    // tun: IFF_TUN with these link addresses instead of IFF_TAP (null).
+    public static TapDevice Open(string name, bool multiQueue = false, TunAddresses? tun = null)
     {
         ValidateName(name);
+        string kind = tun is null ? "tap" : "tun";
         if (!File.Exists("/dev/net/tun"))
         {
-            throw new IOException($"tap {name}: /dev/net/tun is missing (load the tun module or give the container the device)");
+            throw new IOException($"{kind} {name}: /dev/net/tun is missing (load the tun module or give the container the device)");
         }
 
         byte[] path = Encoding.ASCII.GetBytes("/dev/net/tun\0");
@@ -81,14 +99,14 @@ public sealed unsafe class TapDevice : IDisposable
         {
             int e = Errno.Last;
             string why = e == LibC.EPERM || e == LibC.EACCES ? "permission denied: needs root or CAP_NET_ADMIN and access to the device" : Errno.Describe(e);
-            throw new IOException($"tap {name}: cannot open /dev/net/tun: {why}");
+            throw new IOException($"{kind} {name}: cannot open /dev/net/tun: {why}");
         }
 
         var fd = new SafeFd(raw);
         try
         {
             TapInterop.IfReq req = TapInterop.Named(name);
-            req.Flags = (short)(TapInterop.IFF_TAP | TapInterop.IFF_NO_PI | TapInterop.IFF_VNET_HDR | (multiQueue ? TapInterop.IFF_MULTI_QUEUE : 0));
+            req.Flags = (short)((tun is null ? TapInterop.IFF_TAP : TapInterop.IFF_TUN) | TapInterop.IFF_NO_PI | TapInterop.IFF_VNET_HDR | (multiQueue ? TapInterop.IFF_MULTI_QUEUE : 0));
             if (LibC.ioctl(raw, TapInterop.TUNSETIFF, &req) < 0)
             {
                 int e = Errno.Last;
@@ -96,15 +114,15 @@ public sealed unsafe class TapDevice : IDisposable
                 {
                     _ when e == LibC.EPERM => "permission denied: needs CAP_NET_ADMIN (run as root or grant the capability)",
                     _ when e == LibC.EBUSY => "the name is taken by another interface or an attached TAP",
-                    _ when e == LibC.EINVAL => "the name is taken by an interface that is not a TAP, or the flags were refused",
+                    _ when e == LibC.EINVAL => tun is null ? "the name is taken by an interface that is not a TAP, or the flags were refused" : "the name is taken by an interface that is not a TUN, or the flags were refused",
                     _ => Errno.Describe(e),
                 };
-                throw new IOException($"tap {name}: TUNSETIFF failed: {why}");
+                throw new IOException($"{kind} {name}: TUNSETIFF failed: {why}");
             }
 
             int hdr = VnetHeaderSize;
-            Errno.Check(LibC.ioctl(raw, TapInterop.TUNSETVNETHDRSZ, &hdr), $"tap {name}: TUNSETVNETHDRSZ");
-            return new TapDevice(fd, name, isTap: true, multiQueue);
+            Errno.Check(LibC.ioctl(raw, TapInterop.TUNSETVNETHDRSZ, &hdr), $"{kind} {name}: TUNSETVNETHDRSZ");
+            return new TapDevice(fd, name, isTap: true, multiQueue, tun);
         }
         catch
         {
@@ -117,9 +135,9 @@ public sealed unsafe class TapDevice : IDisposable
     /// Opens the TAP for a link: NO-CARRIER until the peer is there, the given MTU, administratively up
     /// (so addresses can be assigned before the peer arrives).
     /// </summary>
-    public static TapDevice OpenForLink(string name, int mtu)
+    public static TapDevice OpenForLink(string name, int mtu, TunAddresses? tun = null)
     {
-        TapDevice tap = Open(name);
+        TapDevice tap = Open(name, tun: tun);
         try
         {
             tap.SetCarrier(false);
@@ -138,14 +156,14 @@ public sealed unsafe class TapDevice : IDisposable
     /// The TAP's queues for a link, <paramref name="queues"/> fds of one interface (IFF_MULTI_QUEUE when more
     /// than one), set up as <see cref="OpenForLink"/> does through the first.
     /// </summary>
-    public static TapDevice[] OpenQueuesForLink(string name, int mtu, int queues)
+    public static TapDevice[] OpenQueuesForLink(string name, int mtu, int queues, TunAddresses? tun = null)
     {
         var taps = new List<TapDevice>(queues);
         try
         {
             for (int q = 0; q < queues; q++)
             {
-                taps.Add(Open(name, multiQueue: queues > 1));
+                taps.Add(Open(name, multiQueue: queues > 1, tun));
             }
 
             taps[0].SetCarrier(false);
@@ -222,8 +240,14 @@ public sealed unsafe class TapDevice : IDisposable
         Errno.Check(LibC.ioctl(s, LibC.SIOCSIFMTU, &req), $"tap {Name}: set MTU {mtu}");
     });
 
+    /// <summary>A TAP's MAC (SIOCSIFHWADDR); a TUN has none (its link MAC is <see cref="TunAddresses"/>).</summary>
     public void SetMac(ReadOnlySpan<byte> mac)
     {
+        if (_tun is not null)
+        {
+            throw new InvalidOperationException($"{Name}: a TUN has no MAC");
+        }
+
         byte[] copy = mac.ToArray();
         WithSocket(nameof(SetMac), s =>
         {
@@ -267,14 +291,20 @@ public sealed unsafe class TapDevice : IDisposable
     /// Like a TAP read, the result is the frame's full length even when it exceeds the buffers: only what
     /// fits was written, so a result above their total means the frame was cut off and is gone.
     /// </remarks>
-    public nint Read(iovec* iov, int count)
+    public nint Read(iovec* iov, int count) => _tun is null ? ReadRaw(iov, count) : _tun.Read(this, iov, count);
+
+    /// <summary>Writes one frame (vnet header first) from the gather list; -errno on error, or a TUN end's drop (<see cref="TunFraming.DropBase"/>).</summary>
+    public nint Write(iovec* iov, int count) => _tun is null ? WriteRaw(iov, count) : _tun.Write(this, iov, count);
+
+    /// <summary>One read of the descriptor itself (in TUN mode: an IP packet after the header).</summary>
+    internal nint ReadRaw(iovec* iov, int count)
     {
         nint n = _isTap ? LibCExtra.readv(_fd.Fd, iov, count) : ReceiveFrame(iov, count);
         return n >= 0 ? n : -Errno.Last;
     }
 
-    /// <summary>Writes one frame (vnet header first) from the gather list; -errno on error.</summary>
-    public nint Write(iovec* iov, int count)
+    /// <summary>One write to the descriptor itself.</summary>
+    internal nint WriteRaw(iovec* iov, int count)
     {
         nint n = _isTap ? LibCExtra.writev(_fd.Fd, iov, count) : SendFrame(iov, count);
         return n >= 0 ? n : -Errno.Last;

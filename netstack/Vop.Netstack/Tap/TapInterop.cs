@@ -8,6 +8,7 @@ namespace Vop.Netstack.Tap;
 /// </summary>
 internal static unsafe class TapInterop
 {
+    public const int IFF_TUN = 0x0001;
     public const int IFF_TAP = 0x0002;
     public const int IFF_NO_PI = 0x1000;
     public const int IFF_VNET_HDR = 0x4000;

@@ -21,8 +21,10 @@ public sealed class LinkPair : IDisposable
     /// <param name="queuePairs">queuePairs of the net device on both ends (1: the key is left out); the window grows with it.</param>
     /// <param name="hostLink">Extra keys of the host's link entry (poll, cpus).</param>
     /// <param name="cardLink">Extra keys of the card's link entry.</param>
+    /// <param name="hostMode">The host end's net device mode, "tap" or "tun" (null: the key is left out, a TAP).</param>
+    /// <param name="cardMode">The card end's net device mode, likewise.</param>
     public LinkPair(int mtu = 1500, string[]? consoleCommand = null, string kind = "loopback", bool cardIsDevice = false, int? doorbellBits = null, int queuePairs = 1,
-        IReadOnlyDictionary<string, object>? hostLink = null, IReadOnlyDictionary<string, object>? cardLink = null)
+        IReadOnlyDictionary<string, object>? hostLink = null, IReadOnlyDictionary<string, object>? cardLink = null, string? hostMode = null, string? cardMode = null)
     {
         Run.RequireRoot();
         _mtu = mtu;
@@ -34,10 +36,30 @@ public sealed class LinkPair : IDisposable
         Dir = Path.Combine("/tmp", $"vop-e2e-{Id}");
         Directory.CreateDirectory(Dir);
         Socket = Path.Combine(Dir, "link.sock");
-        object DeviceNet(string tap) => queuePairs == 1
-            ? new { type = "net", name = "net0", tap, mac = "52:54:00:0e:2e:01", mtu }
-            : new { type = "net", name = "net0", tap, mac = "52:54:00:0e:2e:01", mtu, queuePairs };
-        object DriverNet(string tap) => queuePairs == 1 ? new { type = "net", name = "net0", tap } : new { type = "net", name = "net0", tap, queuePairs };
+        object Net(string tap, bool device, string? mode)
+        {
+            var d = new Dictionary<string, object> { ["type"] = "net", ["name"] = "net0", ["tap"] = tap };
+            if (device)
+            {
+                d["mac"] = "52:54:00:0e:2e:01";
+                d["mtu"] = mtu;
+            }
+
+            if (queuePairs != 1)
+            {
+                d["queuePairs"] = queuePairs;
+            }
+
+            if (mode is not null)
+            {
+                d["mode"] = mode;
+            }
+
+            return d;
+        }
+
+        object DeviceNet(string tap) => Net(tap, true, tap == HostTap ? hostMode : cardMode);
+        object DriverNet(string tap) => Net(tap, false, tap == HostTap ? hostMode : cardMode);
         // 1 pair fits 64M; each doubling of the pairs doubles the driver's buffers (WindowSizing).
         string windowSize = $"{64 << (int)Math.Ceiling(Math.Log2(queuePairs))}M";
         var hostDevices = new List<object> { cardIsDevice ? DriverNet(HostTap) : DeviceNet(HostTap) };

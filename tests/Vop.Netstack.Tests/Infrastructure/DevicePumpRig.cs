@@ -34,7 +34,8 @@ internal sealed class DevicePumpRig : IDisposable
     private readonly ulong _windowSize;
     private ulong _next = BufferBase;
 
-    public DevicePumpRig(ulong features, int mtu = 1500, ulong windowSize = 4 << 20)
+    // tun: TUN mode: the pipe plays a TUN and the pump's end uses these link addresses.
+    public DevicePumpRig(ulong features, int mtu = 1500, ulong windowSize = 4 << 20, Tun.TunAddresses? tun = null)
     {
         _windowSize = windowSize;
         Window = SharedWindow.CreateGuarded(windowSize);
@@ -48,7 +49,7 @@ internal sealed class DevicePumpRig : IDisposable
         DeviceTx.Reset();
         Rx = new DriverQueue(W, s_rxLayout, buffers, eventIdx, _kickRx, new QueueStats("driver-rx0"));
         Tx = new DriverQueue(W, s_txLayout, buffers, eventIdx, _kickTx, new QueueStats("driver-tx0"));
-        Pipe = new FramePipe("pipe-dev");
+        Pipe = new FramePipe("pipe-dev", tun);
         var set = new DeviceQueueSet(W, [DeviceRx, DeviceTx], [_kickRx, _kickTx], features);
         Pump = new NetDevicePump(new NetDeviceOptions("net0", "pipe-dev", Mac, mtu, QueueSize), Pipe.Tap, set, Capture);
     }

@@ -15,11 +15,12 @@ internal sealed unsafe class FramePipe : IDisposable
     private readonly SafeFd _peer;
     private readonly byte[] _buffer = new byte[MaxMessage];
 
-    public FramePipe(string name)
+    // tun: play a TUN instead: messages are IP packets after the header, and the pump's end frames them with these addresses.
+    public FramePipe(string name, Tun.TunAddresses? tun = null)
     {
         int* sv = stackalloc int[2];
         Errno.Check(LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_SEQPACKET | LibC.SOCK_CLOEXEC, 0, sv), "socketpair");
-        Tap = TapDevice.FromFd(new SafeFd(sv[0]), name);
+        Tap = TapDevice.FromFd(new SafeFd(sv[0]), name, tun);
         _peer = new SafeFd(sv[1]);
     }
 
