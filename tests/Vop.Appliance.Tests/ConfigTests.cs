@@ -168,6 +168,7 @@ public sealed class ConfigTests : IDisposable
         // Checked before the device exists: the driver side, several pairs, a vhost-user link and a console refuse it anyway.
         Assert.Contains("links[0].devices[0].datapath: vhost-net serves the device side", Bad(With("vhost-net").Replace("\"role\": \"device\"", "\"role\": \"driver\"", StringComparison.Ordinal).Replace(", \"mac\": \"52:54:00:12:34:56\", \"mtu\": 1500", string.Empty, StringComparison.Ordinal)));
         Assert.Contains("links[0].devices[0].datapath: vhost-net serves one queue pair here (queuePairs is 2)", Bad(With("vhost-net").Replace("\"mtu\": 1500", "\"mtu\": 1500, \"queuePairs\": 2", StringComparison.Ordinal)));
+        Assert.Contains("links[0].devices[0].datapath: vhost-net moves Ethernet frames between the ring and a TAP", Bad(With("vhost-net").Replace("\"mtu\": 1500", "\"mtu\": 1500, \"mode\": \"tun\"", StringComparison.Ordinal)));
         const string vhost = """
             { "links": [ { "name": "vm0", "kind": "vhost-user", "socket": "/run/vop/vm0.sock",
                 "devices": [ { "type": "net", "name": "net0", "tap": "vop-vm0", "datapath": "vhost-net" } ] } ] }
