@@ -5,7 +5,8 @@
 # kernel veth pair between two namespaces (the kernel-only bound), all in the same run and interleaved: each
 # of ROUNDS rounds measures veth, the relay, the Native AOT binary (deploy/publish.sh) as configured by
 # default, the same with both ends' pumps pinned to CPU 0 (`"cpus": "0"` in both configs: aot_pinned), the
-# same with `"poll": "busy"` on both ends (aot_busy), and the JIT build (dotnet vop.dll, what ./vop runs) in
+# same with `"poll": "busy"` on both ends (aot_busy), the same writing its TAP frames one writev each instead
+# of batched through io_uring (VOP_TAP_URING=0: aot_nouring), and the JIT build (dotnet vop.dll, what ./vop runs) in
 # turn, so drift on a shared machine hits all alike; each vop pair is started fresh in every round and
 # stopped before the next one starts.
 # Figures are medians over the rounds and `NAME_range=min..max` their spread; ratios (`*_vs_relay`,
@@ -302,6 +303,7 @@ for ((R = 1; R <= ROUNDS; R++)); do
     measure_vop aot "" "$AOT"
     measure_vop aot_pinned ', "cpus": "0"' "$AOT"
     measure_vop aot_busy ', "poll": "busy"' "$AOT"
+    measure_vop aot_nouring "" env VOP_TAP_URING=0 "$AOT"
     measure_vop jit "" "${JIT[@]}"
     measure_tun "$AOT"
 done
@@ -340,7 +342,7 @@ def diff(a, b, k):
     x, y = per_round(a, k), per_round(b, k)
     return [x[r] - y[r] for r in rounds if r in x and r in y]
 
-VOPS = ("jit", "aot", "aot_pinned", "aot_busy")
+VOPS = ("jit", "aot", "aot_pinned", "aot_busy", "aot_nouring")
 tcp = {"veth": ("a_to_b", "b_to_a"), "relay": ("a_to_b", "b_to_a"), **{v: ("host_to_card", "card_to_host") for v in VOPS}}
 udp = {"veth": "udp64_pps", "relay": "udp64_pps", **{v: "udp64_host_to_card_pps" for v in VOPS}}
 for p in VOPS + ("relay", "veth"):
@@ -392,7 +394,7 @@ sec, rounds = f["seconds_per_iperf_run"], f["rounds"]
 def mr(name):   # "median (min–max)"
     lo, hi = f[name + "_range"].split("..")
     return f"{f[name]} ({lo}–{hi})" if lo != hi else f[name]
-VOPS = ("jit", "aot", "aot_pinned", "aot_busy")
+VOPS = ("jit", "aot", "aot_pinned", "aot_busy", "aot_nouring")
 names = {"veth": ("a_to_b", "b_to_a", "udp64_pps"), "relay": ("a_to_b", "b_to_a", "udp64_pps"),
          **{v: ("host_to_card", "card_to_host", "udp64_host_to_card_pps") for v in VOPS}}
 cols = VOPS + ("relay", "veth")
@@ -430,9 +432,9 @@ vop_only = [
     ("driver side start → carrier on both TAPs, ms", lambda p: f[p+'_driver_start_to_carrier_ms']),
     ("idle CPU device / driver side, % (round 1)", lambda p: f"{f[p+'_idle_cpu_device_side_percent']} / {f[p+'_idle_cpu_driver_side_percent']}"),
 ]
-rows += [f"| {label} | {fn('jit')} | {fn('aot')} | | | | |" for label, fn in vop_only]
-table = ("| | vop JIT (dotnet vop.dll) | vop Native AOT | vop AOT, both ends `\"cpus\": \"0\"` | vop AOT, both ends `\"poll\": \"busy\"` | C TAP relay | kernel veth |\n"
-         "|---|---|---|---|---|---|---|\n"
+rows += [f"| {label} | {fn('jit')} | {fn('aot')} | | | | | |" for label, fn in vop_only]
+table = ("| | vop JIT (dotnet vop.dll) | vop Native AOT | vop AOT, both ends `\"cpus\": \"0\"` | vop AOT, both ends `\"poll\": \"busy\"` | vop AOT, TAP writes one writev each (`VOP_TAP_URING=0`) | C TAP relay | kernel veth |\n"
+         "|---|---|---|---|---|---|---|---|\n"
          + "\n".join(rows))
 doc = open("docs/benchmarks.md").read()
 text = f"""Command: `sudo tests/bench/net.sh {sec} {rounds}` (run of {datetime.date.today()}; {f['cpus']} CPUs, 1-minute
@@ -440,7 +442,8 @@ load average {f['load_average_1min_at_end']} at the end). {rounds} rounds, each 
 TAP relay (`tests/tools/taprelay`, built with `{f['compiler']} -O2 -pthread`: two TAPs with IFF_VNET_HDR and TSO/CSUM
 offloads, one blocking read→write thread per direction), the Native AOT binary (`deploy/publish.sh`,
 {int(f['aot_binary_bytes'])/1e6:.1f} MB) with the default config, the same with both ends' pumps pinned to one CPU
-(`"cpus": "0"` in both configs), the same with `"poll": "busy"` on both ends (unpinned) and the JIT build (`dotnet vop.dll`, what `./vop` runs), each vop pair
+(`"cpus": "0"` in both configs), the same with `"poll": "busy"` on both ends (unpinned), the same writing each TAP
+frame with its own writev instead of io_uring batches (`VOP_TAP_URING=0`) and the JIT build (`dotnet vop.dll`, what `./vop` runs), each vop pair
 started fresh and stopped before the next. Each figure is the median over the rounds with the min–max in
 brackets; each ratio is taken within a round (so drift between rounds cancels) and then the median. iperf3
 runs of {sec} s, one TCP stream; RTT from 300 pings 10 ms apart, so each ping finds the threads asleep, and

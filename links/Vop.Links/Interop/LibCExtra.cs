@@ -31,6 +31,9 @@ public static unsafe partial class LibCExtra
     /// <summary>sched_setaffinity(2): pid 0 is the calling thread; 0 or -1 with errno.</summary>
     public static int sched_setaffinity(int pid, nuint cpusetsize, byte* mask) => SchedSetaffinity(pid, cpusetsize, mask);
 
+    /// <summary>syscall(2) for calls libc has no wrapper for (io_uring_setup, io_uring_enter); -1 with errno.</summary>
+    public static long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6) => Syscall(number, a1, a2, a3, a4, a5, a6);
+
     [LibraryImport("libc", EntryPoint = "readv", SetLastError = true)]
     private static partial nint Readv(int fd, iovec* iov, int iovcnt);
 
@@ -51,4 +54,7 @@ public static unsafe partial class LibCExtra
 
     [LibraryImport("libc", EntryPoint = "sched_setaffinity", SetLastError = true)]
     private static partial int SchedSetaffinity(int pid, nuint cpusetsize, byte* mask);
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long Syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
 }

@@ -62,6 +62,7 @@ internal sealed unsafe class NetDevicePump : NetPump
     protected override void Run()
     {
         using Epoll epoll = OpenEpoll();
+        using var writes = new TapWriteBatch(Tap, _tx.Stats, Budget);
         WindowAccessor w = _window;
         iovec* iov = stackalloc iovec[2 * MaxSegments]; // [0, 64) the held receive chain, [64, 128) transmit
         Span<BufferSegment> rxSegs = stackalloc BufferSegment[MaxSegments];
@@ -167,13 +168,15 @@ internal sealed unsafe class NetDevicePump : NetPump
                     }
 
                     int count = ChainBytes.ToIovec(w, segs, iov + MaxSegments);
-                    TapSend.Frame(Tap, iov + MaxSegments, count, _tx.Stats);
+                    writes.Write(iov + MaxSegments, count);
                 }
 
                 _tx.CountConsumed(chain.ReadableLength);
                 _tx.PushUsed(chain.Head, 0);
             }
 
+            // The frames must be out of the buffers before the driver may see them used.
+            writes.Flush();
             _tx.Publish();
             if (Fault != RingErrorKind.None)
             {

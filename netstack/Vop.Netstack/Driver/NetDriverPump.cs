@@ -82,6 +82,7 @@ internal sealed unsafe class NetDriverPump : NetPump
         _rx.Publish();
 
         using Epoll epoll = OpenEpoll();
+        using var writes = new TapWriteBatch(Tap, _rx.Stats, Budget);
         iovec iov = default;
 
         while (!Stopping)
@@ -111,7 +112,7 @@ internal sealed unsafe class NetDriverPump : NetPump
 
                     iov.iov_base = w.Address(off, used.Length);
                     iov.iov_len = (size_t)used.Length;
-                    TapSend.Frame(Tap, &iov, 1, _rx.Stats);
+                    writes.Write(&iov, 1);
                 }
 
                 _rx.TryAdd(new BufferSegment(off, _rxSize, true), out ushort again);
@@ -119,6 +120,8 @@ internal sealed unsafe class NetDriverPump : NetPump
                 moved++;
             }
 
+            // The frames must be out of the buffers before the device may fill them again.
+            writes.Flush();
             _rx.FlushReapStats();
             _rx.Publish();
 
