@@ -6,6 +6,7 @@ using Vop.Links.Stats;
 using Vop.Netstack.Capture;
 using Vop.Netstack.Device;
 using Vop.Netstack.Tap;
+using Vop.Netstack.VhostNet;
 using Vop.Netstack.Virtio;
 
 namespace Vop.Netstack;
@@ -21,6 +22,7 @@ public abstract class NetBackend : IDisposable
     private readonly ILogger _log;
     private NetPump[]? _pumps;
     private NetControlPump? _control;
+    private VhostNetDevice? _kernel;
 
     private protected NetBackend(string name, string tapName, int mtu, int pairs, Tun.TunAddresses? tun, ILogger log)
         : this(name, tapName, TapDevice.OpenQueuesForLink(tapName, mtu, pairs, tun), log)
@@ -59,6 +61,11 @@ public abstract class NetBackend : IDisposable
     {
         get
         {
+            if (_kernel?.Fault is RingErrorKind k && k != RingErrorKind.None)
+            {
+                return k;
+            }
+
             NetControlPump? control = _control;
             if (control is not null && control.Fault != RingErrorKind.None)
             {
@@ -137,6 +144,17 @@ public abstract class NetBackend : IDisposable
         }
     }
 
+    /// <summary>Starts a session whose packets the kernel's vhost-net moves (no pump), then sets carrier.</summary>
+    private protected void RunKernel(VhostNetDevice kernel, ulong negotiated)
+    {
+        _kernel = kernel;
+        SetCarrier(true);
+        if (_log.IsEnabled(LogLevel.Information))
+        {
+            NetLog.LiveKernel(_log, TapName, NetFeatures.Describe(negotiated));
+        }
+    }
+
     /// <summary>The running pumps, for the control thread to wake when it switches pairs.</summary>
     private protected void WakePumps()
     {
@@ -148,6 +166,14 @@ public abstract class NetBackend : IDisposable
 
     public void Stop()
     {
+        if (_kernel is VhostNetDevice kernel)
+        {
+            SetCarrier(false);
+            _kernel = null;
+            kernel.Dispose();
+            NetLog.KernelStopped(_log, TapName, kernel.StoppedAt[0], kernel.StoppedAt[1]);
+        }
+
         NetPump[]? pumps = _pumps;
         if (pumps is null)
         {

@@ -19,6 +19,12 @@ internal static partial class NetLog
     [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "tap {Tap}: pump stopped after {BusyLoops} busy loops (fewer than the 1000 warm-up loops: allocation not measured)")]
     public static partial void PumpSummaryCold(ILogger logger, string tap, long busyLoops);
 
+    [LoggerMessage(EventId = 208, Level = LogLevel.Information, Message = "tap {Tap}: carrier on, features {Features}, datapath vhost-net (the kernel moves the packets; no vop pump runs)")]
+    public static partial void LiveKernel(ILogger logger, string tap, string features);
+
+    [LoggerMessage(EventId = 209, Level = LogLevel.Information, Message = "tap {Tap}: vhost-net stopped at receive ring {Rx}, transmit ring {Tx}")]
+    public static partial void KernelStopped(ILogger logger, string tap, ushort rx, ushort tx);
+
     [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "tap {Tap}: pump stopped after {BusyLoops} busy loops; allocated {Bytes} bytes after warm-up")]
     public static partial void PumpSummary(ILogger logger, string tap, long busyLoops, long bytes);
 

@@ -155,6 +155,18 @@ public static class StatusCommand
                 foreach (StatusDocument.Device d in l.Devices)
                 {
                     b.Append(c, $"    device {d.Name} ({d.Type}{(d.Mode is null ? string.Empty : $", {d.Mode}")}): {(d.Live ? "live" : "down")}, status 0x{d.Status:x}, features {d.Features}\n");
+                    if (d.Datapath is not null)
+                    {
+                        // The kernel moves this device's packets: vop has no queue counters, the TAP has its own.
+                        b.Append(c, $"        datapath {d.Datapath}: queue counters: kernel (vop does not see the packets)\n");
+                        if (d.Tap is StatusDocument.TapCounters t)
+                        {
+                            b.Append(c, $"        tap {t.Name}: rx {t.RxPackets} packets {t.RxBytes} bytes (dropped {t.RxDropped}), tx {t.TxPackets} packets {t.TxBytes} bytes (dropped {t.TxDropped})\n");
+                        }
+
+                        continue;
+                    }
+
                     b.Append(c, $"        {"queue",-10} {"carries",-11} {"packets",12} {"bytes",15} {"pkt/s",10} {"bit/s",12} {"drops",7} {"errors",7}\n");
                     foreach (StatusDocument.Queue q in d.Queues)
                     {

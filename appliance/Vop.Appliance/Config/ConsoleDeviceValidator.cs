@@ -13,9 +13,9 @@ internal static partial class ConsoleDeviceValidator
 
     public static ConsoleConfigEntry Validate(ConfigKey at, DeviceConfigFile d, string link, string linkRunDir)
     {
-        if (d.Tap is not null || d.Mac is not null || d.Mtu is not null || d.QueueSize is not null || d.QueuePairs is not null || d.Mode is not null)
+        if (d.Tap is not null || d.Mac is not null || d.Mtu is not null || d.QueueSize is not null || d.QueuePairs is not null || d.Mode is not null || d.Datapath is not null)
         {
-            string key = d.Tap is not null ? "tap" : d.Mac is not null ? "mac" : d.Mtu is not null ? "mtu" : d.QueueSize is not null ? "queueSize" : d.QueuePairs is not null ? "queuePairs" : "mode";
+            string key = d.Tap is not null ? "tap" : d.Mac is not null ? "mac" : d.Mtu is not null ? "mtu" : d.QueueSize is not null ? "queueSize" : d.QueuePairs is not null ? "queuePairs" : d.Mode is not null ? "mode" : "datapath";
             throw at[key].Error($"a console device has no {key}");
         }
 

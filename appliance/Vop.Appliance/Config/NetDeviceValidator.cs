@@ -1,6 +1,7 @@
 using System.Globalization;
 using Vop.Netstack;
 using Vop.Netstack.Tap;
+using Vop.Netstack.VhostNet;
 
 namespace Vop.Appliance.Config;
 
@@ -62,6 +63,7 @@ internal static class NetDeviceValidator
         }
 
         NetMode mode = d.Mode is null ? NetMode.Tap : ConfigNames.NetModes.Parse(at["mode"], d.Mode, $"is not a net device mode ({ConfigNames.NetModes.List})");
+        NetDatapath datapath = Datapath(at["datapath"], d.Datapath, role, pairs, mode);
 
         byte[] mac;
         if (role == LinkRole.Device)
@@ -79,7 +81,46 @@ internal static class NetDeviceValidator
             mac = new byte[6];
         }
 
-        return new NetDeviceOptions(d.Name ?? "net0", tap, mac, mtu, (ushort)queueSize, pairs, mode);
+        return new NetDeviceOptions(d.Name ?? "net0", tap, mac, mtu, (ushort)queueSize, pairs, mode, datapath);
+    }
+
+    /// <summary>
+    /// "pump" (default: vop's pump thread) or "vhost-net" (the kernel moves the packets; device side, one
+    /// pair, and the kernel must have /dev/vhost-net now, so check-config says so before a run does).
+    /// </summary>
+    private static NetDatapath Datapath(ConfigKey at, string? text, LinkRole role, int pairs, NetMode mode)
+    {
+        switch (text)
+        {
+            case null or "pump":
+                return NetDatapath.Pump;
+            case "vhost-net":
+                break;
+            default:
+                throw at.Error($"'{text}' is not a datapath (pump, vhost-net)");
+        }
+
+        if (role != LinkRole.Device)
+        {
+            throw at.Error("vhost-net serves the device side of a net device; a driver-role device always runs vop's pump");
+        }
+
+        if (pairs != 1)
+        {
+            throw at.Error($"vhost-net serves one queue pair here (queuePairs is {pairs}); use datapath \"pump\" for multiqueue");
+        }
+
+        if (mode != NetMode.Tap)
+        {
+            throw at.Error("vhost-net moves Ethernet frames between the ring and a TAP; a TUN device (mode \"tun\") needs vop's pump");
+        }
+
+        if (!VhostNetKernel.Exists)
+        {
+            throw at.Error("vhost-net needs /dev/vhost-net, which does not exist on this machine (modprobe vhost_net; or datapath \"pump\")");
+        }
+
+        return NetDatapath.VhostNet;
     }
 
     private static byte[] ParseMac(ConfigKey at, string text)

@@ -45,6 +45,11 @@ internal static class VhostUserLinkValidator
             throw device["queueSize"].Error("the guest's queue sizes are QEMU's (-device virtio-net-pci,rx_queue_size=...,tx_queue_size=...); a vhost-user device has none");
         }
 
+        if (l.Devices[0].Datapath is "vhost-net")
+        {
+            throw device["datapath"].Error("vhost-net runs a vop window's rings; on a vhost-user link QEMU can use the kernel's vhost-net itself (-netdev tap,vhost=on)");
+        }
+
         var net = new NetDeviceEntry(NetDeviceValidator.Validate(device, l.Devices[0], LinkRole.Device, Vop.Netstack.NetDeviceOptions.MaxQueuePairs));
         var link = new LinkConfig(name, LinkKind.VhostUser, LinkRole.Device, socket, 0, 0, [net])
         {

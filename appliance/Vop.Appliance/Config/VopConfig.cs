@@ -107,6 +107,8 @@ public sealed class DeviceConfigFile
     /// <summary>Net: "tap" (default) or "tun", either role.</summary>
     public string? Mode { get; set; }
 
+    public string? Datapath { get; set; }
+
     public string? End { get; set; }
 
     public List<PortConfigFile>? Ports { get; set; }

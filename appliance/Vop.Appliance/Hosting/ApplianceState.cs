@@ -19,12 +19,33 @@ public sealed class ApplianceState
     }
 
     /// <summary>What `vop status` shows of this daemon: who it is, then <see cref="Snapshot"/>.</summary>
-    public StatusDocument Status() => StatusDocument.From(Snapshot()) with
+    public StatusDocument Status() => WithKernelDatapaths(StatusDocument.From(Snapshot())) with
     {
         Daemon = _config.Name,
         Pid = Environment.ProcessId,
         Config = Path.GetFullPath(_config.Path),
         Control = RunDirectory.ControlSocket(_config.RunDir, _config.Name),
+    };
+
+    /// <summary>A device whose packets the kernel's vhost-net moves: its config entry (its queue counters would read 0 while it carries traffic).</summary>
+    private static NetDeviceEntry? KernelDatapath(LinkConfig link, string device) =>
+        link.Role == LinkRole.Device
+            ? link.Devices.OfType<NetDeviceEntry>().FirstOrDefault(n => n.Name == device && n.Options.Datapath == NetDatapath.VhostNet)
+            : null;
+
+    /// <summary>Marks the kernel-datapath devices and gives them their TAP's own counters instead.</summary>
+    private StatusDocument WithKernelDatapaths(StatusDocument doc) => doc with
+    {
+        Links = [.. doc.Links.Select(l =>
+        {
+            LinkConfig? c = _links.Current.Select(s => s.Config).FirstOrDefault(x => x.Name == l.Name);
+            return c is null ? l : l with
+            {
+                Devices = [.. l.Devices.Select(d => KernelDatapath(c, d.Name) is NetDeviceEntry n
+                    ? d with { Datapath = "vhost-net", Tap = StatusDocument.TapCounters.Read(n.Options.Tap) }
+                    : d)],
+            };
+        })],
     };
 
     public MetricsSnapshot Snapshot()
@@ -54,7 +75,10 @@ public sealed class ApplianceState
                     string type = TypeLabel(device.Type);
                     string? mode = c.Devices.OfType<NetDeviceEntry>().FirstOrDefault(n => n.Name == device.Name)?.Options.Mode.Label();
                     devices.Add(new DeviceSeries(c.Name, device.Name, type, device.Status, device.Features, device.Live) { Mode = mode });
-                    for (int q = 0; q < device.QueueCount; q++)
+
+                    // vhost-net: the kernel moves the packets and vop counts none; no queue series that read as idle.
+                    int queueCount = KernelDatapath(c, device.Name) is null ? device.QueueCount : 0;
+                    for (int q = 0; q < queueCount; q++)
                     {
                         // Even queues carry device → driver in both virtio-net and virtio-console; a net
                         // device's control queue (last of an odd count) carries driver → device commands.

@@ -37,6 +37,48 @@ public sealed record StatusDocument(IReadOnlyList<StatusDocument.Link> Links)
     {
         /// <summary>A net device's local interface, "tap" or "tun" (absent for a console).</summary>
         public string? Mode { get; init; }
+
+        /// <summary>"vhost-net" when the kernel moves this device's packets (then vop has no queue counters: <see cref="Queues"/> is empty); absent for vop's pump.</summary>
+        public string? Datapath { get; init; }
+
+        /// <summary>The TAP's own counters (/proc/net/dev), shown for a device whose packets vop does not see.</summary>
+        public TapCounters? Tap { get; init; }
+    }
+
+    /// <summary>
+    /// A TAP's kernel counters. rx: frames the datapath wrote into the TAP (from the driver side); tx: frames
+    /// the host's stack sent out through the TAP (toward the driver side).
+    /// </summary>
+    public sealed record TapCounters(string Name, long RxPackets, long RxBytes, long TxPackets, long TxBytes, long RxDropped, long TxDropped)
+    {
+        /// <summary>The counters of <paramref name="tap"/> in this process's network namespace, or null when it is not there.</summary>
+        public static TapCounters? Read(string tap)
+        {
+            string[] lines;
+            try
+            {
+                lines = File.ReadAllLines("/proc/self/net/dev");
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+
+            foreach (string line in lines)
+            {
+                int colon = line.IndexOf(':', StringComparison.Ordinal);
+                if (colon < 0 || line[..colon].Trim() != tap)
+                {
+                    continue;
+                }
+
+                // rx: bytes packets errs drop fifo frame compressed multicast; tx: bytes packets errs drop ...
+                long[] v = [.. line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(x => long.Parse(x, System.Globalization.CultureInfo.InvariantCulture))];
+                return v.Length < 12 ? null : new TapCounters(tap, v[1], v[0], v[9], v[8], v[3], v[11]);
+            }
+
+            return null;
+        }
     }
 
     public sealed record Queue(

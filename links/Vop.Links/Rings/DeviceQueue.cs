@@ -47,8 +47,21 @@ public sealed class DeviceQueue
         _eventIdx = eventIdx;
         _regions = regions;
         _publisher = IndexPublisher.ForDevice(window, layout, eventIdx, notify, stats);
+        Notify = notify;
         Stats = stats;
     }
+
+    /// <summary>Where the ring's parts lie in the window (what a kernel datapath, vhost-net, is handed).</summary>
+    public SplitRingLayout Layout => _layout;
+
+    /// <summary>The range every descriptor must lie in.</summary>
+    public BufferRegion Buffers => _buffers;
+
+    /// <summary>What interrupts the driver for this queue (null: nothing).</summary>
+    public Doorbell? Notify { get; }
+
+    /// <summary>True on a window with holes (vhost-user guest memory), where descriptors may lie in any of several regions.</summary>
+    public bool HasGuestRegions => _regions is not null;
 
     public QueueStats Stats { get; }
 

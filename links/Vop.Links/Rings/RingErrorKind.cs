@@ -21,6 +21,7 @@ public enum RingErrorKind
     BadLayout = 12,   // ring placement outside the window, misaligned or overlapping
     Control = 13,     // a device's control message broke its protocol (virtio-console: unknown port, bad event, oversize)
     PumpFault = 14,   // an exception escaped a pump (a bug, or a case validation missed): the device stops
+    Kernel = 15,      // the kernel's vhost-net datapath reported a ring error (VHOST_SET_VRING_ERR): its own validation refused the driver's ring
 }
 
 public static class RingErrorKindNames
@@ -28,7 +29,7 @@ public static class RingErrorKindNames
     private static readonly string[] s_names =
     [
         "none", "bad_head", "bad_next", "loop", "indirect", "out_of_window", "avail_jump",
-        "desc_order", "used_id", "used_len", "used_jump", "feature", "bad_layout", "control", "pump_fault",
+        "desc_order", "used_id", "used_len", "used_jump", "feature", "bad_layout", "control", "pump_fault", "kernel",
     ];
 
     /// <summary>Every kind's label, indexed by the kind's value.</summary>

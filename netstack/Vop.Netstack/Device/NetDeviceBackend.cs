@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Vop.Links.Devices;
 using Vop.Links.VhostUser;
 using Vop.Netstack.Tap;
+using Vop.Netstack.VhostNet;
 using Vop.Netstack.Virtio;
 
 namespace Vop.Netstack.Device;
@@ -16,12 +17,16 @@ namespace Vop.Netstack.Device;
 public sealed class NetDeviceBackend : NetBackend, IDeviceBackend, IVhostUserDevice
 {
     private readonly NetDeviceOptions _options;
+    private readonly ulong _kernelFeatures;
 
     public NetDeviceBackend(NetDeviceOptions options, ILogger log)
         : base(options.Name, options.Tap, options.Mtu, options.QueuePairs, options.Mode == NetMode.Tun ? Tun.TunAddresses.ForDevice(options.Mac) : null, log)
     {
         _options = options;
         Stats = Cells.For(WindowQueueCount);
+
+        // With the kernel's datapath, offer only what vhost-net supports (asked once, here).
+        _kernelFeatures = options.Datapath == NetDatapath.VhostNet ? VhostNetDevice.KernelFeatures() : 0;
     }
 
     /// <summary>Over given TAP queues, one per pair (tests: frame pipes).</summary>
@@ -37,7 +42,12 @@ public sealed class NetDeviceBackend : NetBackend, IDeviceBackend, IVhostUserDev
     /// <summary>On a window: 2·N data queues, plus the control queue when N &gt; 1.</summary>
     private int WindowQueueCount => Pairs > 1 ? (2 * Pairs) + 1 : 2;
 
-    public ulong OfferedFeatures => Pairs > 1 ? NetFeatures.Offered | NetFeatures.Multiqueue : NetFeatures.Offered;
+    public ulong OfferedFeatures => _options.Datapath == NetDatapath.VhostNet
+        ? VhostNetDevice.Mask(NetFeatures.Offered, _kernelFeatures)
+        : Pairs > 1 ? NetFeatures.Offered | NetFeatures.Multiqueue : NetFeatures.Offered;
+
+    /// <summary>Pump or the kernel's vhost-net (one pair, window links).</summary>
+    public NetDatapath Datapath => _options.Datapath;
 
     /// <summary>With several pairs also MQ: QEMU masks the guest's MQ with the back-end's (vhost_net.c user_feature_bits) and keeps CTRL_VQ itself.</summary>
     public ulong VhostUserFeatures => Pairs > 1 ? NetFeatures.OfferedToVhostUser | NetFeatures.Mq : NetFeatures.OfferedToVhostUser;
@@ -98,6 +108,13 @@ public sealed class NetDeviceBackend : NetBackend, IDeviceBackend, IVhostUserDev
         }
 
         AttachQueues(gate?.Active ?? pumps);
+        if (_options.Datapath == NetDatapath.VhostNet && control is null && pumps == 1)
+        {
+            // The kernel moves pair 0's packets: no vop pump thread runs for this session.
+            RunKernel(VhostNetDevice.Start(set, 0, Taps[0], _options.Tap), set.Negotiated);
+            return;
+        }
+
         var running = new NetPump[pumps];
         for (int p = 0; p < pumps; p++)
         {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds a small Linux guest for QEMU (TCG): Debian's stock kernel (extracted vmlinux, booted via PVH)
 # and a busybox initramfs that loads the stock virtio_net driver (plus tun and 9p, so vop itself can run
-# inside the guest from the host's root shared read-only, and vfio-pci for its interrupts) and gives a
-# root shell on ttyS0.
+# inside the guest from the host's root shared read-only, vfio-pci for its interrupts, and vhost_net for
+# vop's kernel datapath, which this build machine's kernel lacks) and gives a root shell on ttyS0.
 # Output: $OUT/vmlinux and $OUT/initrd.gz (default /var/cache/vop-guest). Idempotent: rebuilds only when
 # this script changes. Needs root-free apt-get download, dpkg-deb, cpio, xz.
 set -euo pipefail
@@ -43,6 +43,7 @@ M=k/lib/modules/$KVER/kernel
 for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
          drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/core/failover \
          drivers/net/net_failover drivers/net/virtio_net drivers/net/tun \
+         drivers/net/tap drivers/vhost/vhost_iotlb drivers/vhost/vhost drivers/vhost/vhost_net \
          fs/netfs/netfs fs/fscache/fscache net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p \
          virt/lib/irqbypass drivers/vfio/vfio_virqfd drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
          drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci; do
