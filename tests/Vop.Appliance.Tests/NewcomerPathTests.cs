@@ -191,7 +191,8 @@ public sealed partial class NewcomerPathTests
             Thread.Sleep(1000);
             tmux.Type(w, "ip link show vop0 && echo card-shell-$((6*7)); exit");
             tmux.Type(w, "echo card-exit=$?");
-            tmux.WaitFor(w, new Regex("^card-shell-42$", RegexOptions.Multiline), TimeSpan.FromSeconds(20), "the card shell did not show vop0");
+            // Not anchored at the line start: the next command, typed ahead, may be echoed in front of this output.
+            tmux.WaitFor(w, new Regex("card-shell-42$", RegexOptions.Multiline), TimeSpan.FromSeconds(20), "the card shell did not show vop0");
             tmux.WaitFor(w, new Regex("^card-exit=0$", RegexOptions.Multiline), TimeSpan.FromSeconds(20), "the card shell did not exit 0");
         }
         else
