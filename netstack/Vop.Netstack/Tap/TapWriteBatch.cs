@@ -24,6 +24,7 @@ internal sealed unsafe class TapWriteBatch : IDisposable
     private readonly int* _frameStart; // per queued write: its first segment in the pool
     private readonly int* _frameCount;
     private int _poolUsed;
+    private int _frames;      // gathered since the last submission
     private bool _fallBack;
 
     public TapWriteBatch(TapDevice tap, QueueStats stats, uint entries)
@@ -71,23 +72,22 @@ internal sealed unsafe class TapWriteBatch : IDisposable
             return;
         }
 
-        if (_poolUsed + count > PoolSegments || _ring.Queued == _ring.Capacity)
+        if (_poolUsed + count > PoolSegments || _frames == _ring.Capacity)
         {
             Submit();
         }
 
-        iovec* copy = _pool + _poolUsed;
-        new ReadOnlySpan<iovec>(iov, count).CopyTo(new Span<iovec>(copy, count));
-        _frameStart[_ring.Queued] = _poolUsed;
-        _frameCount[_ring.Queued] = count;
+        new ReadOnlySpan<iovec>(iov, count).CopyTo(new Span<iovec>(_pool + _poolUsed, count));
+        _frameStart[_frames] = _poolUsed;
+        _frameCount[_frames] = count;
         _poolUsed += count;
-        _ring.QueueWritev(_tap.Fd, copy, count);
+        _frames++;
     }
 
     /// <summary>Hands every gathered write to the kernel and waits for all; a failed one is counted as tap_error.</summary>
     public void Flush()
     {
-        if (_ring is not null && _ring.Queued != 0)
+        if (_ring is not null && _frames != 0)
         {
             Submit();
         }
@@ -106,7 +106,23 @@ internal sealed unsafe class TapWriteBatch : IDisposable
 
     private void Submit()
     {
-        int n = _ring!.SubmitAndWait();
+        int n = _frames;
+        _frames = 0;
+        _poolUsed = 0;
+        if (n == 1)
+        {
+            // A lone frame (a ping, a request): one writev costs less than an io_uring round trip (measured
+            // ~15 µs more idle RTT through io_uring); batches are where io_uring pays.
+            TapSend.Frame(_tap, _pool + _frameStart[0], _frameCount[0], _stats);
+            return;
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            _ring!.QueueWritev(_tap.Fd, _pool + _frameStart[i], _frameCount[i]);
+        }
+
+        _ring!.SubmitAndWait();
         for (int i = 0; i < n; i++)
         {
             int result = _ring.Result(i);
@@ -123,7 +139,5 @@ internal sealed unsafe class TapWriteBatch : IDisposable
                 }
             }
         }
-
-        _poolUsed = 0;
     }
 }
