@@ -41,13 +41,15 @@ internal static unsafe class TapReceive
 /// <summary>One TAP write from the window, as both transmit paths do it.</summary>
 internal static unsafe class TapSend
 {
-    /// <summary>Writes the frame; a refusal is counted (tap_error, or a TUN end's own reason) and the frame is gone.</summary>
-    public static void Frame(TapDevice tap, iovec* iov, int count, QueueStats stats)
+    /// <summary>Writes the frame; false when refused, which is counted (tap_error, or a TUN end's own reason): the frame is gone.</summary>
+    public static bool Frame(TapDevice tap, iovec* iov, int count, QueueStats stats)
     {
         nint n = tap.Write(iov, count);
         if (n < 0)
         {
             stats.Drops[(int)(n <= Tun.TunFraming.DropBase ? Tun.TunFraming.ReasonOf(n) : NetDropReason.TapError)]++;
         }
+
+        return n >= 0;
     }
 }

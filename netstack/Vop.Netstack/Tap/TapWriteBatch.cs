@@ -68,7 +68,7 @@ internal sealed unsafe class TapWriteBatch : IDisposable
     {
         if (_ring is null || _fallBack)
         {
-            TapSend.Frame(_tap, iov, count, _stats);
+            _ = TapSend.Frame(_tap, iov, count, _stats);
             return;
         }
 
@@ -113,7 +113,7 @@ internal sealed unsafe class TapWriteBatch : IDisposable
         {
             // A lone frame (a ping, a request): one writev costs less than an io_uring round trip (measured
             // ~15 µs more idle RTT through io_uring); batches are where io_uring pays.
-            TapSend.Frame(_tap, _pool + _frameStart[0], _frameCount[0], _stats);
+            _ = TapSend.Frame(_tap, _pool + _frameStart[0], _frameCount[0], _stats);
             return;
         }
 
@@ -130,9 +130,7 @@ internal sealed unsafe class TapWriteBatch : IDisposable
             {
                 // Once more by writev (the frame is still in the window: not yet published). If that goes
                 // out, io_uring is what failed: write frame by frame from now on. Else it is counted once.
-                long dropsBefore = _stats.Drops[(int)NetDropReason.TapError];
-                TapSend.Frame(_tap, _pool + _frameStart[i], _frameCount[i], _stats);
-                if (_stats.Drops[(int)NetDropReason.TapError] == dropsBefore && result != -LibC.EAGAIN)
+                if (TapSend.Frame(_tap, _pool + _frameStart[i], _frameCount[i], _stats) && result != -LibC.EAGAIN)
                 {
                     _fallBack = true;
                     FallBackErrno = -result;
